@@ -1,0 +1,49 @@
+// Internal helpers of the Kafka publisher, split out so that unit tests can
+// reach them without a broker. Not installed.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dispatch/kafka/kafka_publisher.h"
+#include "dispatch/publisher.h"
+
+namespace dispatch::kafka::internal {
+
+// librdkafka's rd_kafka_msg_status_t, by value.
+enum class Persisted { kNot = 0, kPossibly = 1, kYes = 2 };
+
+// Maps a librdkafka error code (rd_kafka_resp_err_t as int) and the message's
+// persistence status to a Result. `detail` is librdkafka's text for this
+// occurrence (may be empty).
+Result MapError(int rd_err, Persisted persisted, std::string_view topic,
+                std::string_view detail);
+
+// Why `topic` is not a valid Kafka topic name, or nullopt when it is.
+std::optional<std::string> TopicNameProblem(std::string_view topic);
+
+// True for properties whose values must never be printed.
+bool IsSecretProperty(std::string_view name);
+
+// `text` with every occurrence of `secret` replaced by "[redacted]".
+std::string Redact(std::string text, std::string_view secret);
+
+// A value as it may appear in an error text: quoted, control bytes escaped,
+// cut after a few dozen characters.
+std::string Printable(std::string_view value);
+
+// The properties `config` maps to, in order, with values unredacted, each with
+// the name of the KafkaConfig field it comes from. Throws ConfigError for any
+// problem found without librdkafka (broker syntax, timeouts, acks, owned
+// properties, idempotence with acks other than All).
+struct Property {
+  std::string name;
+  std::string value;
+  std::string field;  // "brokers", "properties[linger.ms]", ...
+};
+std::vector<Property> BuildProperties(const KafkaConfig& config);
+
+}  // namespace dispatch::kafka::internal

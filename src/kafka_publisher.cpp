@@ -1,0 +1,394 @@
+// KafkaPublisher over librdkafka's C++ API.
+//
+// Each Publish / PublishBatch call owns a Call: its results and a condition
+// variable. Each produced message carries, as librdkafka's opaque, a heap
+// Pending that holds a shared_ptr to its Call. The delivery report (served by
+// the poller thread) fills the result, wakes the caller and deletes the
+// Pending. A caller that stops waiting (deadline, cancel) marks its open slots
+// done and leaves; a late report then finds the Call still alive through its
+// own shared_ptr and changes nothing.
+#include "dispatch/kafka/kafka_publisher.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "internal.h"
+
+namespace dispatch::kafka {
+namespace {
+
+using Clock = Context::Clock;
+
+struct Call {
+  explicit Call(std::size_t n) : results(n), done(n, 0), remaining(n) {}
+
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::vector<Result> results;
+  std::vector<char> done;
+  std::size_t remaining;
+
+  // Sets slot `i` unless the caller already gave up on it. Returns true when
+  // this was the last open slot.
+  bool Complete(std::size_t i, Result r) {
+    std::lock_guard lock(mu);
+    if (done[i]) return false;
+    results[i] = std::move(r);
+    done[i] = 1;
+    return --remaining == 0;
+  }
+};
+
+struct Pending {
+  std::shared_ptr<Call> call;
+  std::size_t index;
+};
+
+void CallLog(const LogHook& hook, LogLevel level, std::string_view facility,
+             std::string_view message) {
+  if (!hook) return;
+  try {
+    hook(LogEntry{level, facility, message});
+  } catch (...) {
+    // A throwing hook must not unwind into librdkafka's threads.
+  }
+}
+
+}  // namespace
+
+class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
+ public:
+  explicit Impl(const KafkaConfig& config)
+      : log_(config.log),
+        write_timeout_(config.write_timeout),
+        close_timeout_(config.close_timeout) {
+    const auto props = internal::BuildProperties(config);
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string errstr;
+    for (const auto& p : props) {
+      if (conf->set(p.name, p.value, errstr) != RdKafka::Conf::CONF_OK) {
+        if (internal::IsSecretProperty(p.name)) errstr = internal::Redact(errstr, p.value);
+        throw ConfigError(p.field, p.field + ": librdkafka rejected property \"" + p.name +
+                                       "\": " + errstr);
+      }
+    }
+    if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), errstr) !=
+            RdKafka::Conf::CONF_OK ||
+        conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), errstr) !=
+            RdKafka::Conf::CONF_OK) {
+      throw ConfigError("(callbacks)", "cannot install callbacks: " + errstr);
+    }
+    std::string value;
+    if (conf->get("message.max.bytes", value) == RdKafka::Conf::CONF_OK) {
+      max_message_bytes_ = std::stoll(value);
+    }
+    producer_.reset(RdKafka::Producer::create(conf.get(), errstr));
+    if (!producer_) {
+      // Reached for combinations librdkafka checks only at creation (for
+      // example SSL files that do not exist). Scrub every secret value.
+      for (const auto& p : props) {
+        if (internal::IsSecretProperty(p.name)) errstr = internal::Redact(errstr, p.value);
+      }
+      throw ConfigError("properties", "librdkafka rejected the configuration: " + errstr);
+    }
+    poller_ = std::thread([this] { Poll(); });
+  }
+
+  ~Impl() override {
+    Close();
+  }
+
+  Result Publish(const Context& ctx, const Message& message) {
+    if (auto early = Refuse(ctx)) return *early;
+    const auto deadline = Deadline(ctx);
+    auto call = std::make_shared<Call>(1);
+    if (auto failed = Produce(message, call, 0, deadline, ctx.stop_token())) return *failed;
+    return std::move(Wait(*call, deadline, ctx, message)[0]);
+  }
+
+  std::vector<Result> PublishBatch(const Context& ctx, std::span<const Message> messages) {
+    if (auto early = Refuse(ctx)) return std::vector<Result>(messages.size(), *early);
+    const auto deadline = Deadline(ctx);
+    auto call = std::make_shared<Call>(messages.size());
+    bool any_waiting = false;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      if (auto failed = Produce(messages[i], call, i, deadline, ctx.stop_token())) {
+        call->Complete(i, std::move(*failed));
+      } else {
+        any_waiting = true;
+      }
+    }
+    if (!any_waiting) return std::move(call->results);
+    return Wait(*call, deadline, ctx, messages.front());
+  }
+
+  Result Close() {
+    std::lock_guard close_lock(close_mu_);
+    if (!producer_) return Result::Delivered();
+    closed_.store(true);
+    // Every Produce that saw closed_ == false has finished its produce() call.
+    while (producing_.load() > 0) std::this_thread::yield();
+
+    producer_->flush(static_cast<int>(close_timeout_.count()));
+    const int left = in_flight_.load();
+    if (left > 0) {
+      producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+      // Purged messages get their reports at once; serve them so every
+      // waiter has its result before the producer goes.
+      const auto bound = Clock::now() + std::chrono::seconds(5);
+      while (in_flight_.load() > 0 && Clock::now() < bound) producer_->poll(10);
+    }
+    stop_poller_.store(true);
+    poller_.join();
+    const int lost = in_flight_.load();
+    if (lost > 0) {
+      CallLog(log_, LogLevel::kError, "DISPATCH",
+              std::to_string(lost) + " message(s) had no delivery report after purge");
+    }
+    producer_.reset();
+    if (left > 0) {
+      std::string text = "close timeout of " + std::to_string(close_timeout_.count()) +
+                         " ms passed; " + std::to_string(left) +
+                         " message(s) were purged and reported kClosed";
+      CallLog(log_, LogLevel::kWarning, "DISPATCH", text);
+      return Result::Error(ErrorCode::kDeadlineExceeded, Delivery::kUnknown, true,
+                           std::move(text));
+    }
+    return Result::Delivered();
+  }
+
+  int InFlight() const { return in_flight_.load(); }
+
+  // librdkafka callbacks.
+  void dr_cb(RdKafka::Message& m) override {
+    auto* pending = static_cast<Pending*>(m.msg_opaque());
+    Result r;
+    if (m.err() == RdKafka::ERR_NO_ERROR) {
+      r = Result::Delivered(m.partition(), m.offset());
+    } else {
+      // The error that broke idempotence reaches its own message under its
+      // own code (for example OUT_OF_ORDER_SEQUENCE_NUMBER); the producer is
+      // fatal by then, so say that.
+      if (m.err() == RdKafka::ERR__FATAL || ProducerIsFatal()) {
+        RecordFatal();
+        r = FatalResult();
+        r.delivery = m.status() == RdKafka::Message::MSG_STATUS_NOT_PERSISTED
+                         ? Delivery::kNotDelivered
+                         : Delivery::kUnknown;
+      } else {
+        r = internal::MapError(m.err(), static_cast<internal::Persisted>(m.status()),
+                               m.topic_name(), m.errstr());
+      }
+    }
+    Call& call = *pending->call;
+    if (call.Complete(pending->index, std::move(r))) call.cv.notify_all();
+    delete pending;
+    in_flight_.fetch_sub(1);
+  }
+
+  void event_cb(RdKafka::Event& event) override {
+    switch (event.type()) {
+      case RdKafka::Event::EVENT_LOG:
+        CallLog(log_, static_cast<LogLevel>(event.severity()), event.fac(), event.str());
+        break;
+      case RdKafka::Event::EVENT_ERROR: {
+        if (event.fatal()) RecordFatal();
+        const std::string text = RdKafka::err2str(event.err()) + ": " + event.str();
+        CallLog(log_, event.fatal() ? LogLevel::kCritical : LogLevel::kError, "ERROR", text);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+ private:
+  // The result for a call that must not produce at all, or nullopt.
+  std::optional<Result> Refuse(const Context& ctx) {
+    if (closed_.load()) return ClosedResult();
+    if (fatal_.load()) return FatalResult();
+    return ContextError(ctx);
+  }
+
+  // The earlier of the context's deadline and the write timeout.
+  std::optional<Clock::time_point> Deadline(const Context& ctx) const {
+    std::optional<Clock::time_point> d = ctx.deadline();
+    if (write_timeout_.count() > 0) {
+      const auto own = Clock::now() + write_timeout_;
+      if (!d || own < *d) d = own;
+    }
+    return d;
+  }
+
+  // Produces one message for slot `index` of `call`. Returns the result when
+  // the message could not be produced (it is then certainly not delivered),
+  // nullopt when it is in librdkafka's hands and a report will follow.
+  std::optional<Result> Produce(const Message& m, const std::shared_ptr<Call>& call,
+                                std::size_t index, std::optional<Clock::time_point> deadline,
+                                const std::stop_token& stop) {
+    if (auto problem = internal::TopicNameProblem(m.topic)) {
+      return Result::Error(ErrorCode::kInvalidMessage, Delivery::kNotDelivered, false,
+                           "invalid message: " + *problem);
+    }
+    std::unique_ptr<RdKafka::Headers> headers;
+    if (!m.headers.empty()) {
+      headers.reset(RdKafka::Headers::create());
+      for (const Header& h : m.headers) headers->add(h.key, h.value.data(), h.value.size());
+    }
+    auto pending = std::make_unique<Pending>(Pending{call, index});
+    for (;;) {
+      producing_.fetch_add(1);
+      if (closed_.load()) {
+        producing_.fetch_sub(1);
+        return ClosedResult();
+      }
+      in_flight_.fetch_add(1);
+      const RdKafka::ErrorCode err = producer_->produce(
+          m.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+          const_cast<char*>(m.value.data()), m.value.size(),
+          m.key ? m.key->data() : nullptr, m.key ? m.key->size() : 0, 0, headers.get(),
+          pending.get());
+      producing_.fetch_sub(1);
+      if (err == RdKafka::ERR_NO_ERROR) {
+        headers.release();  // owned by librdkafka now
+        pending.release();  // deleted by dr_cb
+        return std::nullopt;
+      }
+      in_flight_.fetch_sub(1);
+      // A full local queue drains as reports arrive: wait for room until
+      // the call's own bound, then give up with nothing produced.
+      if (err == RdKafka::ERR__QUEUE_FULL && !stop.stop_requested() &&
+          (!deadline || Clock::now() < *deadline)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      if (err == RdKafka::ERR__FATAL) {
+        RecordFatal();
+        return FatalResult();
+      }
+      Result r = internal::MapError(err, internal::Persisted::kNot, m.topic, "");
+      if (err == RdKafka::ERR_MSG_SIZE_TOO_LARGE) {
+        r.message = "message too large: " + std::to_string(Size(m)) +
+                    " bytes exceed message.max.bytes " + std::to_string(max_message_bytes_) +
+                    " (topic " + internal::Printable(m.topic) + ")";
+      }
+      return r;
+    }
+  }
+
+  // Waits until every open slot of `call` has its report, or the deadline or
+  // the stop token ends the wait; open slots then get kUnknown.
+  std::vector<Result> Wait(Call& call, std::optional<Clock::time_point> deadline,
+                           const Context& ctx, const Message& first) {
+    std::unique_lock lock(call.mu);
+    const auto all_done = [&call] { return call.remaining == 0; };
+    std::stop_token stop = ctx.stop_token();
+    const bool finished = deadline ? call.cv.wait_until(lock, stop, *deadline, all_done)
+                                   : call.cv.wait(lock, stop, all_done);
+    if (!finished) {
+      Result gave_up;
+      if (stop.stop_requested()) {
+        gave_up = Result::Error(ErrorCode::kCancelled, Delivery::kUnknown, true,
+                                "cancelled while the message was queued or in flight; it may "
+                                "still be written (topic " +
+                                    internal::Printable(first.topic) + ")");
+      } else {
+        const bool own = !ctx.deadline() || *deadline < *ctx.deadline();
+        gave_up = Result::Error(
+            ErrorCode::kDeadlineExceeded, Delivery::kUnknown, true,
+            (own ? "write timeout of " + std::to_string(write_timeout_.count()) + " ms"
+                 : std::string("context deadline")) +
+                " passed while the message was queued or in flight; it may still be written "
+                "(topic " +
+                internal::Printable(first.topic) + ")");
+      }
+      for (std::size_t i = 0; i < call.done.size(); ++i) {
+        if (!call.done[i]) {
+          call.results[i] = gave_up;
+          call.done[i] = 1;
+        }
+      }
+      call.remaining = 0;
+    }
+    return std::move(call.results);
+  }
+
+  void Poll() {
+    while (!stop_poller_.load()) producer_->poll(50);
+  }
+
+  bool ProducerIsFatal() const {
+    if (fatal_.load()) return true;
+    std::string ignored;
+    return producer_->fatal_error(ignored) != RdKafka::ERR_NO_ERROR;
+  }
+
+  void RecordFatal() {
+    std::lock_guard lock(fatal_mu_);
+    if (fatal_.load()) return;
+    std::string reason;
+    const RdKafka::ErrorCode code = producer_->fatal_error(reason);
+    fatal_reason_ = "fatal producer error: " + RdKafka::err2str(code) + ": " + reason +
+                    "; recreate the publisher";
+    fatal_.store(true);
+  }
+
+  Result FatalResult() {
+    std::lock_guard lock(fatal_mu_);
+    return Result::Error(ErrorCode::kFatal, Delivery::kNotDelivered, true, fatal_reason_);
+  }
+
+  static Result ClosedResult() {
+    return Result::Error(ErrorCode::kClosed, Delivery::kNotDelivered, true,
+                         "publisher is closed");
+  }
+
+  static std::size_t Size(const Message& m) {
+    std::size_t n = m.value.size() + (m.key ? m.key->size() : 0);
+    for (const Header& h : m.headers) n += h.key.size() + h.value.size();
+    return n;
+  }
+
+  const LogHook log_;
+  const std::chrono::milliseconds write_timeout_;
+  const std::chrono::milliseconds close_timeout_;
+  long long max_message_bytes_ = 0;
+
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::thread poller_;
+  std::atomic<bool> stop_poller_{false};
+
+  std::mutex close_mu_;
+  std::atomic<bool> closed_{false};
+  std::atomic<int> producing_{0};
+  std::atomic<int> in_flight_{0};
+
+  std::mutex fatal_mu_;
+  std::atomic<bool> fatal_{false};
+  std::string fatal_reason_;
+};
+
+KafkaPublisher::KafkaPublisher(const KafkaConfig& config)
+    : impl_(std::make_unique<Impl>(config)) {}
+
+KafkaPublisher::~KafkaPublisher() = default;
+
+Result KafkaPublisher::Publish(const Context& ctx, const Message& message) {
+  return impl_->Publish(ctx, message);
+}
+
+std::vector<Result> KafkaPublisher::PublishBatch(const Context& ctx,
+                                                 std::span<const Message> messages) {
+  if (messages.empty()) return {};
+  return impl_->PublishBatch(ctx, messages);
+}
+
+Result KafkaPublisher::Close() { return impl_->Close(); }
+
+int KafkaPublisher::InFlight() const { return impl_->InFlight(); }
+
+}  // namespace dispatch::kafka

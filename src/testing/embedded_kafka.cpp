@@ -1,0 +1,214 @@
+#include "dispatch/testing/embedded_kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace dispatch::testing {
+namespace {
+
+void Quiet(const rd_kafka_t*, int, const char*, const char*) {}
+
+rd_kafka_conf_t* QuietConf() {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set_log_cb(conf, Quiet);
+  return conf;
+}
+
+void Check(rd_kafka_resp_err_t err, const std::string& what) {
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw std::runtime_error("embedded kafka: " + what + ": " + rd_kafka_err2str(err));
+  }
+}
+
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+
+Handle NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("embedded kafka: cannot create a client: ") + errstr);
+  }
+  return Handle(rk);
+}
+
+}  // namespace
+
+class EmbeddedKafkaCluster::Impl {
+ public:
+  explicit Impl(int brokers) : rk_(NewHandle(RD_KAFKA_PRODUCER, QuietConf())) {
+    if (brokers < 1) throw std::invalid_argument("embedded kafka: brokers must be 1 or more");
+    mock_ = rd_kafka_mock_cluster_new(rk_.get(), brokers);
+    if (mock_ == nullptr) throw std::runtime_error("embedded kafka: cannot start the mock cluster");
+    broker_count_ = brokers;
+  }
+  ~Impl() { rd_kafka_mock_cluster_destroy(mock_); }
+
+  rd_kafka_mock_cluster_t* mock() const { return mock_; }
+  int broker_count() const { return broker_count_; }
+
+ private:
+  Handle rk_;  // destroyed after the cluster (declared first)
+  rd_kafka_mock_cluster_t* mock_ = nullptr;
+  int broker_count_ = 0;
+};
+
+EmbeddedKafkaCluster::EmbeddedKafkaCluster(int brokers) : impl_(std::make_unique<Impl>(brokers)) {}
+EmbeddedKafkaCluster::~EmbeddedKafkaCluster() = default;
+
+std::string EmbeddedKafkaCluster::Bootstrap() const {
+  return rd_kafka_mock_cluster_bootstraps(impl_->mock());
+}
+
+std::vector<std::string> EmbeddedKafkaCluster::Brokers() const {
+  std::vector<std::string> out;
+  const std::string all = Bootstrap();
+  std::size_t start = 0;
+  while (start <= all.size()) {
+    const auto comma = all.find(',', start);
+    const auto end = comma == std::string::npos ? all.size() : comma;
+    if (end > start) out.push_back(all.substr(start, end - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+void EmbeddedKafkaCluster::CreateTopic(const std::string& topic, int partitions, int replication) {
+  Check(rd_kafka_mock_topic_create(impl_->mock(), topic.c_str(), partitions, replication),
+        "create topic \"" + topic + "\"");
+}
+
+void EmbeddedKafkaCluster::PushRequestErrors(ApiKey api, const std::vector<int>& errors) {
+  std::vector<rd_kafka_resp_err_t> codes;
+  for (int e : errors) codes.push_back(static_cast<rd_kafka_resp_err_t>(e));
+  rd_kafka_mock_push_request_errors_array(impl_->mock(), static_cast<int16_t>(api), codes.size(),
+                                          codes.data());
+}
+
+void EmbeddedKafkaCluster::PushBrokerRequestErrors(int broker_id, ApiKey api,
+                                                   const std::vector<int>& errors,
+                                                   std::chrono::milliseconds rtt) {
+  // The mock API is variadic in (error, rtt) pairs; push them one at a time.
+  for (int e : errors) {
+    Check(rd_kafka_mock_broker_push_request_error_rtts(
+              impl_->mock(), broker_id, static_cast<int16_t>(api), 1,
+              static_cast<rd_kafka_resp_err_t>(e), static_cast<int>(rtt.count())),
+          "push errors to broker " + std::to_string(broker_id));
+  }
+}
+
+void EmbeddedKafkaCluster::ClearRequestErrors(ApiKey api) {
+  rd_kafka_mock_clear_request_errors(impl_->mock(), static_cast<int16_t>(api));
+}
+
+void EmbeddedKafkaCluster::SetTopicError(const std::string& topic, int error) {
+  rd_kafka_mock_topic_set_error(impl_->mock(), topic.c_str(),
+                                static_cast<rd_kafka_resp_err_t>(error));
+}
+
+void EmbeddedKafkaCluster::BrokerDown(int broker_id) {
+  Check(rd_kafka_mock_broker_set_down(impl_->mock(), broker_id),
+        "set broker " + std::to_string(broker_id) + " down");
+}
+
+void EmbeddedKafkaCluster::BrokerUp(int broker_id) {
+  Check(rd_kafka_mock_broker_set_up(impl_->mock(), broker_id),
+        "set broker " + std::to_string(broker_id) + " up");
+}
+
+void EmbeddedKafkaCluster::SetRtt(int broker_id, std::chrono::milliseconds rtt) {
+  Check(rd_kafka_mock_broker_set_rtt(impl_->mock(), broker_id, static_cast<int>(rtt.count())),
+        "set rtt of broker " + std::to_string(broker_id));
+}
+
+void EmbeddedKafkaCluster::SetPartitionLeader(const std::string& topic, int partition,
+                                              int broker_id) {
+  Check(rd_kafka_mock_partition_set_leader(impl_->mock(), topic.c_str(), partition, broker_id),
+        "set leader of " + topic + "[" + std::to_string(partition) + "]");
+}
+
+std::vector<Record> EmbeddedKafkaCluster::ReadTopic(const std::string& topic, std::size_t count,
+                                                    std::chrono::milliseconds timeout) const {
+  return testing::ReadTopic(Bootstrap(), topic, count, timeout);
+}
+
+std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& topic,
+                              std::size_t count, std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto end = Clock::now() + timeout;
+  rd_kafka_conf_t* conf = QuietConf();
+  char errstr[512];
+  for (const auto& [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", bootstrap},
+                             {"group.id", "dispatch-testing-reader"},
+                             {"enable.auto.commit", "false"},
+                             {"enable.partition.eof", "false"}}) {
+    if (rd_kafka_conf_set(conf, k, v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      throw std::runtime_error(std::string("embedded kafka: reader config: ") + errstr);
+    }
+  }
+  Handle rk = NewHandle(RD_KAFKA_CONSUMER, conf);
+
+  // Learn the partition count (the topic may still be propagating).
+  int partitions = 0;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
+  while (partitions == 0 && Clock::now() < end) {
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk.get(), 0, rkt, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        partitions = md->topics[0].partition_cnt;
+      }
+      rd_kafka_metadata_destroy(md);
+    }
+  }
+  rd_kafka_topic_destroy(rkt);
+  std::vector<Record> out;
+  if (partitions == 0) return out;
+
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(rk.get(), list);
+  rd_kafka_topic_partition_list_destroy(list);
+
+  while (out.size() < count && Clock::now() < end) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Record r;
+      r.partition = m->partition;
+      r.offset = m->offset;
+      if (m->key != nullptr) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload != nullptr) r.value.emplace(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_headers_t* hdrs = nullptr;
+      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          r.headers.push_back(
+              Header{name, value ? std::string(static_cast<const char*>(value), size) : ""});
+        }
+      }
+      out.push_back(std::move(r));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk.get());
+  std::sort(out.begin(), out.end(), [](const Record& a, const Record& b) {
+    return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
+  });
+  return out;
+}
+
+}  // namespace dispatch::testing

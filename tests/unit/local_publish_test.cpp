@@ -1,0 +1,171 @@
+// Publisher behaviour that needs no broker: input checks, the context, Close.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <stop_token>
+#include <string>
+
+#include "dispatch/kafka/kafka_publisher.h"
+#include "test_util.h"
+
+namespace dispatch::kafka {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+// Nothing listens on the discard port: every produced message stays queued.
+KafkaConfig Unreachable() {
+  KafkaConfig config = DefaultKafkaConfig({"127.0.0.1:9"});
+  config.write_timeout = 30s;
+  config.close_timeout = 100ms;
+  return config;
+}
+
+Message Msg(std::string topic = "orders") { return Message{std::move(topic), "k", "v", {}}; }
+
+TEST(LocalPublish, InvalidTopicIsRejectedWithoutProducing) {
+  KafkaPublisher publisher(Unreachable());
+  for (const std::string& topic : {std::string(), std::string(250, 'x'), std::string("bad topic"),
+                                   std::string("..")}) {
+    const Result r = publisher.Publish(Context::Background(), Msg(topic));
+    EXPECT_EQ(r.code, ErrorCode::kInvalidMessage) << topic;
+    EXPECT_EQ(r.delivery, Delivery::kNotDelivered);
+    EXPECT_FALSE(r.retriable);
+    EXPECT_THAT(r.message, HasSubstr("topic name"));
+  }
+  EXPECT_EQ(publisher.InFlight(), 0);
+}
+
+TEST(LocalPublish, MessageLargerThanTheMaximumIsRejected) {
+  KafkaConfig config = Unreachable();
+  config.properties["message.max.bytes"] = "10000";
+  KafkaPublisher publisher(config);
+  Message big = Msg();
+  big.value.assign(20000, 'x');
+  const Result r = publisher.Publish(Context::Background(), big);
+  EXPECT_EQ(r.code, ErrorCode::kMessageTooLarge);
+  EXPECT_EQ(r.delivery, Delivery::kNotDelivered);
+  EXPECT_FALSE(r.retriable);
+  EXPECT_THAT(r.message, HasSubstr("message.max.bytes 10000"));
+}
+
+TEST(LocalPublish, AlreadyCancelledContextPublishesNothing) {
+  KafkaPublisher publisher(Unreachable());
+  std::stop_source source;
+  source.request_stop();
+  const Result r = publisher.Publish(Context::WithStopToken(source.get_token()), Msg());
+  EXPECT_EQ(r.code, ErrorCode::kCancelled);
+  EXPECT_EQ(r.delivery, Delivery::kNotDelivered);
+  EXPECT_EQ(publisher.InFlight(), 0);
+}
+
+TEST(LocalPublish, AlreadyExpiredContextPublishesNothing) {
+  KafkaPublisher publisher(Unreachable());
+  const Result r = publisher.Publish(Context::WithTimeout(-1ms), Msg());
+  EXPECT_EQ(r.code, ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(r.delivery, Delivery::kNotDelivered);
+  EXPECT_EQ(publisher.InFlight(), 0);
+}
+
+TEST(LocalPublish, UnreachableBrokerReturnsUnknownAtTheDeadline) {
+  KafkaPublisher publisher(Unreachable());
+  const auto start = std::chrono::steady_clock::now();
+  const Result r = publisher.Publish(Context::WithTimeout(200ms), Msg());
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.code, ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(r.delivery, Delivery::kUnknown);
+  EXPECT_TRUE(r.retriable);
+  EXPECT_THAT(r.message, HasSubstr("context deadline"));
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 10s);  // catches a hang, not a latency target
+}
+
+TEST(LocalPublish, WriteTimeoutBoundsACallWithoutDeadline) {
+  KafkaConfig config = Unreachable();
+  config.write_timeout = 300ms;
+  KafkaPublisher publisher(config);
+  const Result r = publisher.Publish(Context::Background(), Msg());
+  EXPECT_EQ(r.code, ErrorCode::kDeadlineExceeded);
+  EXPECT_NE(r.delivery, Delivery::kDelivered);
+  EXPECT_THAT(r.message, HasSubstr("300 ms"));
+}
+
+TEST(LocalPublish, StopTokenEndsTheWaitWithUnknown) {
+  KafkaPublisher publisher(Unreachable());
+  std::stop_source source;
+  std::jthread canceller([&] {
+    // Cancel once the message is in librdkafka's queue.
+    test::WaitFor([&] { return publisher.InFlight() > 0; });
+    source.request_stop();
+  });
+  const Result r = publisher.Publish(Context::WithStopToken(source.get_token()), Msg());
+  EXPECT_EQ(r.code, ErrorCode::kCancelled);
+  EXPECT_EQ(r.delivery, Delivery::kUnknown);
+}
+
+TEST(LocalPublish, PublishAfterCloseReturnsClosedAndCloseTwiceIsFine) {
+  KafkaPublisher publisher(Unreachable());
+  EXPECT_TRUE(publisher.Close().ok());
+  EXPECT_TRUE(publisher.Close().ok());
+  const Result r = publisher.Publish(Context::Background(), Msg());
+  EXPECT_EQ(r.code, ErrorCode::kClosed);
+  EXPECT_EQ(r.delivery, Delivery::kNotDelivered);
+  const std::vector<Message> batch(3, Msg());
+  for (const Result& br : publisher.PublishBatch(Context::Background(), batch)) {
+    EXPECT_EQ(br.code, ErrorCode::kClosed);
+  }
+}
+
+TEST(LocalPublish, ClosePurgesQueuedMessagesAndEveryWaiterGetsClosed) {
+  KafkaPublisher publisher(Unreachable());
+  std::vector<Result> results;
+  std::jthread caller([&] {
+    const std::vector<Message> batch(5, Msg());
+    results = publisher.PublishBatch(Context::Background(), batch);
+  });
+  ASSERT_TRUE(test::WaitFor([&] { return publisher.InFlight() == 5; }));
+  const Result closed = publisher.Close();
+  EXPECT_EQ(closed.code, ErrorCode::kDeadlineExceeded);
+  EXPECT_THAT(closed.message, HasSubstr("5 message(s) were purged"));
+  caller.join();
+  ASSERT_EQ(results.size(), 5u);
+  for (const Result& r : results) {
+    EXPECT_EQ(r.code, ErrorCode::kClosed);
+    EXPECT_EQ(r.delivery, Delivery::kNotDelivered);  // never reached a broker
+  }
+  EXPECT_EQ(publisher.InFlight(), 0);
+}
+
+TEST(LocalPublish, BatchReportsBadMessagesInPlace) {
+  KafkaConfig config = Unreachable();
+  KafkaPublisher publisher(config);
+  const std::vector<Message> batch = {Msg("bad topic"), Msg(""), Msg("also bad!")};
+  const auto results = publisher.PublishBatch(Context::WithTimeout(5s), batch);
+  ASSERT_EQ(results.size(), 3u);
+  for (const Result& r : results) {
+    EXPECT_EQ(r.code, ErrorCode::kInvalidMessage);
+  }
+  EXPECT_TRUE(publisher.PublishBatch(Context::Background(), {}).empty());
+}
+
+TEST(LocalPublish, LogHookReceivesLibrdkafkaLinesInsteadOfStderr) {
+  KafkaConfig config = Unreachable();
+  std::mutex mu;
+  std::vector<std::string> lines;
+  config.log = [&](const LogEntry& e) {
+    std::lock_guard lock(mu);
+    lines.push_back(std::string(e.facility) + ": " + std::string(e.message));
+  };
+  config.properties["debug"] = "broker";
+  KafkaPublisher publisher(config);
+  EXPECT_TRUE(test::WaitFor([&] {
+    std::lock_guard lock(mu);
+    return !lines.empty();
+  }));
+  publisher.Close();
+}
+
+}  // namespace
+}  // namespace dispatch::kafka
