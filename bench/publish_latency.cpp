@@ -1,0 +1,165 @@
+// B1: single-thread blocking Publish against raw librdkafka produce-and-wait,
+// on the same broker, in the same run, interleaved round by round so that
+// drift on a shared machine hits both alike.
+//
+//   publish_latency [--messages N] [--rounds R] [--brokers host:port,...]
+//
+// Without --brokers it runs on an embedded cluster (in process). The baseline
+// is what a hand-written wrapper does: produce one message with the same
+// settings (acks=all, idempotence, linger.ms=0), then poll until its delivery
+// report arrives.
+#include <librdkafka/rdkafkacpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dispatch/kafka/kafka_publisher.h"
+#include "dispatch/testing/embedded_kafka.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Stats {
+  double p50_us = 0;
+  double p99_us = 0;
+  double msgs_per_s = 0;
+};
+
+Stats Summarize(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  double total = 0;
+  for (double v : us) total += v;
+  Stats s;
+  s.p50_us = us[us.size() / 2];
+  s.p99_us = us[std::min(us.size() - 1, us.size() * 99 / 100)];
+  s.msgs_per_s = static_cast<double>(us.size()) / (total / 1e6);
+  return s;
+}
+
+// Raw librdkafka: produce, then poll until this message's report arrives.
+class RawProducer : public RdKafka::DeliveryReportCb {
+ public:
+  explicit RawProducer(const std::string& brokers) {
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string err;
+    for (const auto& [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
+                               {"acks", "all"},
+                               {"enable.idempotence", "true"},
+                               {"linger.ms", "0"}}) {
+      if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+    }
+    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
+    producer_.reset(RdKafka::Producer::create(conf.get(), err));
+    if (!producer_) throw std::runtime_error(err);
+  }
+  ~RawProducer() override { producer_->flush(5000); }
+
+  bool ProduceAndWait(const std::string& topic, const std::string& key, const std::string& value) {
+    done_ = false;
+    if (producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                           const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
+                           0, nullptr) != RdKafka::ERR_NO_ERROR) {
+      return false;
+    }
+    while (!done_) producer_->poll(1000);
+    return ok_;
+  }
+
+  void dr_cb(RdKafka::Message& m) override {
+    ok_ = m.err() == RdKafka::ERR_NO_ERROR;
+    done_ = true;
+  }
+
+ private:
+  std::unique_ptr<RdKafka::Producer> producer_;
+  bool done_ = false;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int messages = 2000;
+  int rounds = 5;
+  std::string brokers;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--messages" && i + 1 < argc) {
+      messages = std::stoi(argv[++i]);
+    } else if (a == "--rounds" && i + 1 < argc) {
+      rounds = std::stoi(argv[++i]);
+    } else if (a == "--brokers" && i + 1 < argc) {
+      brokers = argv[++i];
+    } else if (a == "--quick") {
+      messages = 500;
+      rounds = 3;
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--messages N] [--rounds R] [--brokers LIST]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  const std::string topic = "bench-latency";
+  std::unique_ptr<dispatch::testing::EmbeddedKafkaCluster> embedded;
+  if (brokers.empty()) {
+    embedded = std::make_unique<dispatch::testing::EmbeddedKafkaCluster>(1);
+    embedded->CreateTopic(topic, 1, 1);
+    brokers = embedded->Bootstrap();
+  }
+
+  dispatch::kafka::KafkaConfig config = dispatch::kafka::DefaultKafkaConfig({});
+  for (std::size_t start = 0, comma; start <= brokers.size(); start = comma + 1) {
+    comma = brokers.find(',', start);
+    if (comma == std::string::npos) comma = brokers.size();
+    config.brokers.push_back(brokers.substr(start, comma - start));
+  }
+  dispatch::kafka::KafkaPublisher publisher(config);
+  RawProducer raw(brokers);
+  const std::string value(100, 'v');
+
+  // Warm both up: connections, metadata, producer id.
+  for (int i = 0; i < 200; ++i) {
+    raw.ProduceAndWait(topic, "warm", value);
+    publisher.Publish(dispatch::Context::WithTimeout(10s), {topic, "warm", value, {}});
+  }
+
+  std::vector<double> ours_us;
+  std::vector<double> raw_us;
+  int failures = 0;
+  for (int r = 0; r < rounds; ++r) {
+    for (int i = 0; i < messages; ++i) {
+      const std::string key = "key-" + std::to_string(i % 64);
+      auto t0 = Clock::now();
+      if (!raw.ProduceAndWait(topic, key, value)) ++failures;
+      raw_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      t0 = Clock::now();
+      if (!publisher.Publish(dispatch::Context::WithTimeout(10s), {topic, key, value, {}}).ok()) {
+        ++failures;
+      }
+      ours_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+  }
+  const Stats ours = Summarize(ours_us);
+  const Stats base = Summarize(raw_us);
+  std::printf("B1 single-thread blocking publish, %d messages of %zu bytes, %s broker\n",
+              messages * rounds, value.size(), embedded ? "embedded" : "real");
+  std::printf("%-28s %10s %10s %12s\n", "", "p50 us", "p99 us", "msg/s");
+  std::printf("%-28s %10.1f %10.1f %12.0f\n", "raw librdkafka (baseline)", base.p50_us,
+              base.p99_us, base.msgs_per_s);
+  std::printf("%-28s %10.1f %10.1f %12.0f\n", "dispatch::KafkaPublisher", ours.p50_us, ours.p99_us,
+              ours.msgs_per_s);
+  std::printf("ratio (ours / baseline)      %10.2f %10.2f %12.2f\n", ours.p50_us / base.p50_us,
+              ours.p99_us / base.p99_us, ours.msgs_per_s / base.msgs_per_s);
+  std::printf("failures: %d\n", failures);
+  std::printf("{\"latency_p50_us\": %.1f, \"baseline_p50_us\": %.1f, \"latency_p50_ratio\": %.3f}\n",
+              ours.p50_us, base.p50_us, ours.p50_us / base.p50_us);
+  return failures == 0 ? 0 : 1;
+}
