@@ -215,9 +215,20 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
                                      "; set that field instead");
       }
     }
-    if (Lower(name) == "enable.idempotence" && Lower(value) == "true" &&
-        config.required_acks != RequiredAcks::All) {
-      throw ConfigError(field, field + ": \"true\" needs required_acks All (it is " +
+    const std::string lname = Lower(name);
+    const std::string lvalue = Lower(value);
+    const bool truthy = lvalue == "true" || lvalue == "t" || lvalue == "1";
+    if (lname == "delivery.report.only.error" && truthy) {
+      throw ConfigError(field, field + ": " + Printable(value) +
+                                   " is not allowed; every publish waits for its delivery "
+                                   "report, successful or not");
+    }
+    if (lname == "transactional.id") {
+      throw ConfigError(field, field + ": transactions are not supported; the idempotent "
+                                       "producer already prevents duplicates from retries");
+    }
+    if (lname == "enable.idempotence" && truthy && config.required_acks != RequiredAcks::All) {
+      throw ConfigError(field, field + ": " + Printable(value) + " needs required_acks All (it is " +
                                    (acks == 0 ? "None" : "Leader") +
                                    "); the idempotent producer requires acks=all");
     }

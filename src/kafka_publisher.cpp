@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "internal.h"
 
@@ -23,14 +24,33 @@ namespace {
 
 using Clock = Context::Clock;
 
-struct Call {
-  explicit Call(std::size_t n) : results(n), done(n, 0), remaining(n) {}
+// How long Close waits, after purging, for the purged messages' reports.
+constexpr auto kPurgeDrain = std::chrono::seconds(2);
 
+struct Call {
+  explicit Call(std::span<const Message> m)
+      : messages(m), results(m.size()), done(m.size(), 0), remaining(m.size()) {}
+
+  // The caller's messages: valid only while the caller waits (used to name
+  // topics in results written by the caller or by Close, never by reports).
+  std::span<const Message> messages;
   std::mutex mu;
   std::condition_variable_any cv;
   std::vector<Result> results;
   std::vector<char> done;
   std::size_t remaining;
+
+  // Gives every open slot `r` (with its own topic named) and wakes the
+  // caller. Caller holds `mu`.
+  void FinishOpenSlots(const Result& r) {
+    for (std::size_t i = 0; i < done.size(); ++i) {
+      if (done[i]) continue;
+      results[i] = r;
+      results[i].message += " (topic " + internal::Printable(messages[i].topic) + ")";
+      done[i] = 1;
+    }
+    remaining = 0;
+  }
 
   // Sets slot `i` unless the caller already gave up on it. Returns true when
   // this was the last open slot.
@@ -104,26 +124,12 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
 
   Result Publish(const Context& ctx, const Message& message) {
     if (auto early = Refuse(ctx)) return *early;
-    const auto deadline = Deadline(ctx);
-    auto call = std::make_shared<Call>(1);
-    if (auto failed = Produce(message, call, 0, deadline, ctx.stop_token())) return *failed;
-    return std::move(Wait(*call, deadline, ctx, message)[0]);
+    return std::move(Send(ctx, std::span<const Message>(&message, 1))[0]);
   }
 
   std::vector<Result> PublishBatch(const Context& ctx, std::span<const Message> messages) {
     if (auto early = Refuse(ctx)) return std::vector<Result>(messages.size(), *early);
-    const auto deadline = Deadline(ctx);
-    auto call = std::make_shared<Call>(messages.size());
-    bool any_waiting = false;
-    for (std::size_t i = 0; i < messages.size(); ++i) {
-      if (auto failed = Produce(messages[i], call, i, deadline, ctx.stop_token())) {
-        call->Complete(i, std::move(*failed));
-      } else {
-        any_waiting = true;
-      }
-    }
-    if (!any_waiting) return std::move(call->results);
-    return Wait(*call, deadline, ctx, messages.front());
+    return Send(ctx, messages);
   }
 
   Result Close() {
@@ -136,10 +142,11 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     producer_->flush(static_cast<int>(close_timeout_.count()));
     const int left = in_flight_.load();
     if (left > 0) {
-      producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+      producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT |
+                       RdKafka::Producer::PURGE_NON_BLOCKING);
       // Purged messages get their reports at once; serve them so every
       // waiter has its result before the producer goes.
-      const auto bound = Clock::now() + std::chrono::seconds(5);
+      const auto bound = Clock::now() + kPurgeDrain;
       while (in_flight_.load() > 0 && Clock::now() < bound) producer_->poll(10);
     }
     stop_poller_.store(true);
@@ -148,6 +155,18 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     if (lost > 0) {
       CallLog(log_, LogLevel::kError, "DISPATCH",
               std::to_string(lost) + " message(s) had no delivery report after purge");
+    }
+    // Whatever still waits (a report librdkafka never sent) ends now: the
+    // message may or may not have been written.
+    {
+      std::lock_guard calls_lock(calls_mu_);
+      for (Call* call : calls_) {
+        std::lock_guard lock(call->mu);
+        if (call->remaining == 0) continue;
+        call->FinishOpenSlots(Result::Error(ErrorCode::kClosed, Delivery::kUnknown, true,
+                                            "publisher closed before the delivery report"));
+        call->cv.notify_all();
+      }
     }
     producer_.reset();
     if (left > 0) {
@@ -168,7 +187,10 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     auto* pending = static_cast<Pending*>(m.msg_opaque());
     Result r;
     if (m.err() == RdKafka::ERR_NO_ERROR) {
-      r = Result::Delivered(m.partition(), m.offset());
+      // librdkafka says -1001 (invalid) where the offset is unknown.
+      r = Result::Delivered(m.partition(), m.offset() >= 0 ? m.offset() : -1);
+      // With acks=0 librdkafka cannot know: it reports "possibly persisted".
+      if (m.status() != RdKafka::Message::MSG_STATUS_PERSISTED) r.delivery = Delivery::kUnknown;
     } else {
       // The error that broke idempotence reaches its own message under its
       // own code (for example OUT_OF_ORDER_SEQUENCE_NUMBER); the producer is
@@ -252,23 +274,29 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
           const_cast<char*>(m.value.data()), m.value.size(),
           m.key ? m.key->data() : nullptr, m.key ? m.key->size() : 0, 0, headers.get(),
           pending.get());
-      producing_.fetch_sub(1);
       if (err == RdKafka::ERR_NO_ERROR) {
+        producing_.fetch_sub(1);
         headers.release();  // owned by librdkafka now
         pending.release();  // deleted by dr_cb
         return std::nullopt;
       }
       in_flight_.fetch_sub(1);
+      // Still counted as producing, so Close cannot free the producer here.
+      if (err == RdKafka::ERR__FATAL) RecordFatal();
+      producing_.fetch_sub(1);
+      if (err == RdKafka::ERR__FATAL) return FatalResult();
       // A full local queue drains as reports arrive: wait for room until
       // the call's own bound, then give up with nothing produced.
-      if (err == RdKafka::ERR__QUEUE_FULL && !stop.stop_requested() &&
-          (!deadline || Clock::now() < *deadline)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        continue;
-      }
-      if (err == RdKafka::ERR__FATAL) {
-        RecordFatal();
-        return FatalResult();
+      if (err == RdKafka::ERR__QUEUE_FULL) {
+        if (stop.stop_requested()) {
+          return Result::Error(ErrorCode::kCancelled, Delivery::kNotDelivered, true,
+                               "cancelled while the local queue was full (topic " +
+                                   internal::Printable(m.topic) + ")");
+        }
+        if (!deadline || Clock::now() < *deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
       }
       Result r = internal::MapError(err, internal::Persisted::kNot, m.topic, "");
       if (err == RdKafka::ERR_MSG_SIZE_TOO_LARGE) {
@@ -280,42 +308,57 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     }
   }
 
-  // Waits until every open slot of `call` has its report, or the deadline or
-  // the stop token ends the wait; open slots then get kUnknown.
-  std::vector<Result> Wait(Call& call, std::optional<Clock::time_point> deadline,
-                           const Context& ctx, const Message& first) {
-    std::unique_lock lock(call.mu);
-    const auto all_done = [&call] { return call.remaining == 0; };
+  // Produces `messages` and waits until every one has its report, or the
+  // deadline or the stop token ends the wait; open slots then get kUnknown.
+  std::vector<Result> Send(const Context& ctx, std::span<const Message> messages) {
+    const auto deadline = Deadline(ctx);
+    auto call = std::make_shared<Call>(messages);
+    Registration registration(*this, call.get());
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      if (auto failed = Produce(messages[i], call, i, deadline, ctx.stop_token())) {
+        call->Complete(i, std::move(*failed));
+      }
+    }
+    std::unique_lock lock(call->mu);
+    const auto all_done = [&call] { return call->remaining == 0; };
     std::stop_token stop = ctx.stop_token();
-    const bool finished = deadline ? call.cv.wait_until(lock, stop, *deadline, all_done)
-                                   : call.cv.wait(lock, stop, all_done);
+    const bool finished = deadline ? call->cv.wait_until(lock, stop, *deadline, all_done)
+                                   : call->cv.wait(lock, stop, all_done);
     if (!finished) {
-      Result gave_up;
       if (stop.stop_requested()) {
-        gave_up = Result::Error(ErrorCode::kCancelled, Delivery::kUnknown, true,
-                                "cancelled while the message was queued or in flight; it may "
-                                "still be written (topic " +
-                                    internal::Printable(first.topic) + ")");
+        call->FinishOpenSlots(Result::Error(
+            ErrorCode::kCancelled, Delivery::kUnknown, true,
+            "cancelled while the message was queued or in flight; it may still be written"));
       } else {
         const bool own = !ctx.deadline() || *deadline < *ctx.deadline();
-        gave_up = Result::Error(
+        call->FinishOpenSlots(Result::Error(
             ErrorCode::kDeadlineExceeded, Delivery::kUnknown, true,
             (own ? "write timeout of " + std::to_string(write_timeout_.count()) + " ms"
                  : std::string("context deadline")) +
-                " passed while the message was queued or in flight; it may still be written "
-                "(topic " +
-                internal::Printable(first.topic) + ")");
+                " passed while the message was queued or in flight; it may still be written"));
       }
-      for (std::size_t i = 0; i < call.done.size(); ++i) {
-        if (!call.done[i]) {
-          call.results[i] = gave_up;
-          call.done[i] = 1;
-        }
-      }
-      call.remaining = 0;
     }
-    return std::move(call.results);
+    return std::move(call->results);
   }
+
+  // Keeps a waiting call known to Close for as long as its caller waits.
+  class Registration {
+   public:
+    Registration(Impl& impl, Call* call) : impl_(impl), call_(call) {
+      std::lock_guard lock(impl_.calls_mu_);
+      impl_.calls_.insert(call_);
+    }
+    ~Registration() {
+      std::lock_guard lock(impl_.calls_mu_);
+      impl_.calls_.erase(call_);
+    }
+    Registration(const Registration&) = delete;
+    Registration& operator=(const Registration&) = delete;
+
+   private:
+    Impl& impl_;
+    Call* call_;
+  };
 
   void Poll() {
     while (!stop_poller_.load()) producer_->poll(50);
@@ -366,6 +409,10 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   std::atomic<bool> closed_{false};
   std::atomic<int> producing_{0};
   std::atomic<int> in_flight_{0};
+
+  // Calls whose callers are waiting, so that Close can end every wait.
+  std::mutex calls_mu_;
+  std::unordered_set<Call*> calls_;
 
   std::mutex fatal_mu_;
   std::atomic<bool> fatal_{false};

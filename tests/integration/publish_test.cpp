@@ -122,6 +122,14 @@ TEST(Publish, EveryAckModeDeliversAndAcksNoneSaysSoHonestly) {
     KafkaPublisher publisher(config);
     const Result r = publisher.Publish(Context::WithTimeout(10s), {"acks", "k", "v", {}});
     EXPECT_TRUE(r.ok()) << static_cast<int>(acks) << ": " << r.message;
+    if (acks == RequiredAcks::None) {
+      // No response from the broker: sent, but nothing proves it was written.
+      EXPECT_EQ(r.delivery, Delivery::kUnknown);
+      EXPECT_EQ(r.offset, -1);
+    } else {
+      EXPECT_EQ(r.delivery, Delivery::kDelivered);
+      EXPECT_GE(r.offset, 0);
+    }
   }
   EXPECT_EQ(cluster.ReadTopic("acks", 3).size(), 3u);
 }

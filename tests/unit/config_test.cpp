@@ -192,13 +192,40 @@ TEST(Config, SecretValuesNeverAppearInErrorsOrDumps) {
   }
   // Force a failure after the secrets were applied.
   config.properties["ssl.ca.location"] = "/nonexistent/ca.pem";
-  std::string text;
-  try {
-    KafkaPublisher publisher(config);
-  } catch (const ConfigError& e) {
-    text = e.what();
+  const ConfigError e = Rejected(config);
+  EXPECT_THAT(e.what(), Not(HasSubstr(secret)));
+
+  // A failure at producer creation, with a secret in play.
+  config = Valid();
+  config.properties["ssl.key.password"] = secret;
+  config.properties["ssl.key.location"] = "/nonexistent/" + secret + ".key";
+  config.properties["security.protocol"] = "SSL";
+  const ConfigError creation = Rejected(config);
+  EXPECT_THAT(creation.what(), Not(HasSubstr(secret)));
+}
+
+TEST(Config, SettingsThatWouldLoseDeliveryReportsAreRejected) {
+  KafkaConfig config = Valid();
+  config.properties["delivery.report.only.error"] = "true";
+  ConfigError e = Rejected(config);
+  EXPECT_EQ(e.field(), "properties[delivery.report.only.error]");
+  EXPECT_THAT(e.what(), HasSubstr("waits for its delivery report"));
+
+  config = Valid();
+  config.properties["transactional.id"] = "tx-1";
+  e = Rejected(config);
+  EXPECT_EQ(e.field(), "properties[transactional.id]");
+  EXPECT_THAT(e.what(), HasSubstr("transactions are not supported"));
+}
+
+TEST(Config, IdempotenceSpelledAnyWayNeedsAcksAll) {
+  for (const char* value : {"true", "TRUE", "t", "1"}) {
+    KafkaConfig config = Valid();
+    config.required_acks = RequiredAcks::None;
+    config.properties["enable.idempotence"] = value;
+    const ConfigError e = Rejected(config);
+    EXPECT_THAT(e.what(), HasSubstr("needs required_acks All (it is None)")) << value;
   }
-  EXPECT_THAT(text, Not(HasSubstr(secret)));
 }
 
 TEST(Config, RedactReplacesEveryOccurrence) {

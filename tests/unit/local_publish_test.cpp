@@ -105,6 +105,32 @@ TEST(LocalPublish, StopTokenEndsTheWaitWithUnknown) {
   EXPECT_EQ(r.delivery, Delivery::kUnknown);
 }
 
+TEST(LocalPublish, StopTokenWhileTheLocalQueueIsFullCancelsWithNothingProduced) {
+  KafkaConfig config = Unreachable();
+  config.properties["queue.buffering.max.messages"] = "1";
+  KafkaPublisher publisher(config);
+  std::jthread filler([&] { publisher.Publish(Context::WithTimeout(5s), Msg()); });
+  ASSERT_TRUE(test::WaitFor([&] { return publisher.InFlight() == 1; }));
+  std::stop_source source;
+  std::jthread canceller([&] {
+    std::this_thread::sleep_for(50ms);  // let the second call reach the full queue
+    source.request_stop();
+  });
+  const Result r = publisher.Publish(Context::WithStopToken(source.get_token()), Msg());
+  EXPECT_EQ(r.code, ErrorCode::kCancelled);
+  EXPECT_EQ(r.delivery, Delivery::kNotDelivered);
+  EXPECT_THAT(r.message, HasSubstr("local queue was full"));
+}
+
+TEST(LocalPublish, BatchDeadlineNamesEachMessagesOwnTopic) {
+  KafkaPublisher publisher(Unreachable());
+  const std::vector<Message> batch = {Msg("orders"), Msg("payments")};
+  const auto results = publisher.PublishBatch(Context::WithTimeout(100ms), batch);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_THAT(results[0].message, HasSubstr("\"orders\""));
+  EXPECT_THAT(results[1].message, HasSubstr("\"payments\""));
+}
+
 TEST(LocalPublish, PublishAfterCloseReturnsClosedAndCloseTwiceIsFine) {
   KafkaPublisher publisher(Unreachable());
   EXPECT_TRUE(publisher.Close().ok());
