@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Quick start, part one: installs the dependencies, builds, and runs the
-# example on an embedded Kafka cluster (in process, nothing else to install).
-# Extra arguments go to the example, e.g. --brokers host:9092.
+# outbox dispatcher demo on an embedded Kafka cluster (in process, nothing
+# else to install): it seeds a SQLite outbox, publishes it, reads Kafka back
+# and ends in "verified". Extra arguments go to the demo (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 build=${BUILD_DIR:-build/release}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build" --target publish_example
-"$build/examples/publish_example" "$@"
+cmake --build "$build" --target outbox_demo
+"$build/examples/outbox_dispatcher/outbox_demo" "$@"

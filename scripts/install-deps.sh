@@ -4,7 +4,7 @@
 # changes nothing and needs no network.
 set -euo pipefail
 
-packages=(g++ cmake ninja-build pkg-config librdkafka-dev libgtest-dev libgmock-dev)
+packages=(g++ cmake ninja-build pkg-config librdkafka-dev libgtest-dev libgmock-dev libsqlite3-dev)
 
 missing=()
 for p in "${packages[@]}"; do

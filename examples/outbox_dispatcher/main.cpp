@@ -1,0 +1,282 @@
+// outbox_demo: a transactional outbox in SQLite, dispatched to Kafka.
+//
+//   outbox_demo                         seed 5000 events, publish them to an
+//                                       embedded Kafka cluster, verify
+//   outbox_demo --brokers host:9092     the same on a real cluster (topics
+//                                       "orders" and "payments" must exist)
+//   outbox_demo --db FILE --events N    keep the outbox in FILE, seed N events
+//   outbox_demo --json                  end with a JSON summary line
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "dispatch/kafka/kafka_publisher.h"
+#include "dispatch/testing/embedded_kafka.h"
+#include "dispatcher.h"
+#include "outbox_store.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Options {
+  std::string brokers;
+  std::string db;
+  long events = 5000;
+  bool json = false;
+};
+
+constexpr const char* kUsage =
+    "usage: outbox_demo [--brokers host:port[,host:port...]] [--db FILE] [--events N] [--json]";
+
+// Parses the command line; on a problem prints one line and exits 2.
+Options Parse(int argc, char** argv) {
+  Options o;
+  const auto fail = [](const std::string& why) {
+    std::fprintf(stderr, "outbox_demo: %s\n%s\n", why.c_str(), kUsage);
+    std::exit(2);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) fail(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--brokers") {
+      o.brokers = value();
+      if (o.brokers.empty()) fail("--brokers: empty; give host:port[,host:port...]");
+    } else if (a == "--db") {
+      o.db = value();
+      if (o.db.empty()) fail("--db: empty file name");
+    } else if (a == "--events") {
+      const std::string v = value();
+      char* end = nullptr;
+      o.events = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || o.events < 0 || o.events > 10'000'000) {
+        fail("--events: \"" + v + "\" is not a whole number from 0 to 10000000");
+      }
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "-h" || a == "--help") {
+      std::printf("%s\n", kUsage);
+      std::exit(0);
+    } else {
+      fail("unknown argument \"" + a + "\"");
+    }
+  }
+  return o;
+}
+
+std::vector<std::string> Split(const std::string& list) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0, comma; start <= list.size(); start = comma + 1) {
+    comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    out.push_back(list.substr(start, comma - start));
+  }
+  return out;
+}
+
+// Sample events: orders and payments of many aggregates, interleaved, with
+// one oversized (poison) payment row per 1000 events to show parking.
+std::vector<outbox::Row> SampleEvents(long n) {
+  static const char* kOrderEvents[] = {"OrderCreated", "OrderPaid", "OrderShipped",
+                                       "OrderDelivered"};
+  std::vector<outbox::Row> rows;
+  const long aggregates = std::max(1L, n / 8);
+  for (long i = 0; i < n; ++i) {
+    outbox::Row r;
+    const long agg = (i * 7919) % aggregates;
+    const bool payment = i % 5 == 4;
+    r.aggregate_id = (payment ? "payment-" : "order-") + std::to_string(agg);
+    r.topic = payment ? "payments" : "orders";
+    const char* type = payment ? "PaymentCaptured" : kOrderEvents[i % 4];
+    r.payload = "{\"aggregate\":\"" + r.aggregate_id + "\",\"event\":\"" + type +
+                "\",\"seq\":" + std::to_string(i) + "}";
+    if (i % 1000 == 999) r.payload.append(2'000'000, ' ');  // larger than message.max.bytes
+    r.headers = {{"event-type", type}, {"trace-id", std::to_string(0x9e3779b9L * (i + 1))}};
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// Reads both topics back and checks that every published row is there once,
+// and in id order per key. Returns the problems found (empty: verified).
+std::vector<std::string> Verify(outbox::Store& store, const std::string& bootstrap,
+                                std::size_t* checked) {
+  std::vector<std::string> problems;
+  const std::vector<std::int64_t> published_ids = store.Ids(outbox::State::kPublished);
+  const std::set<std::int64_t> published(published_ids.begin(), published_ids.end());
+  std::map<std::int64_t, int> seen;
+  for (const char* topic : {"orders", "payments"}) {
+    // Stops as soon as everything published to the topic has been read.
+    const auto expected = store.Ids(outbox::State::kPublished, topic).size();
+    const auto records = dispatch::testing::ReadTopic(bootstrap, topic, expected, 30s);
+    std::map<std::string, std::int64_t> last_id_of_key;
+    for (const auto& rec : records) {
+      std::optional<std::int64_t> id;
+      for (const auto& h : rec.headers) {
+        if (h.key == "outbox-id") id = std::stoll(h.value);
+      }
+      if (!id || published.count(*id) == 0) continue;  // another run's data
+      ++seen[*id];
+      const std::string key = std::string(topic) + "/" + rec.key.value_or("");
+      auto [it, fresh] = last_id_of_key.emplace(key, *id);
+      if (!fresh) {
+        if (*id < it->second) {
+          problems.push_back("key " + key + ": row " + std::to_string(*id) + " after row " +
+                             std::to_string(it->second));
+        }
+        it->second = std::max(it->second, *id);
+      }
+    }
+  }
+  std::size_t missing = 0;
+  std::size_t duplicated = 0;
+  for (std::int64_t id : published) {
+    const auto it = seen.find(id);
+    if (it == seen.end()) {
+      ++missing;
+    } else if (it->second > 1) {
+      ++duplicated;
+    }
+  }
+  if (missing > 0) problems.push_back(std::to_string(missing) + " published rows missing");
+  if (duplicated > 0) problems.push_back(std::to_string(duplicated) + " rows duplicated");
+  *checked = published.size();
+  return problems;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options opt = Parse(argc, argv);
+
+  std::unique_ptr<dispatch::testing::EmbeddedKafkaCluster> embedded;
+  std::string bootstrap = opt.brokers;
+  if (bootstrap.empty()) {
+    embedded = std::make_unique<dispatch::testing::EmbeddedKafkaCluster>(3);
+    embedded->CreateTopic("orders", 6, 1);
+    embedded->CreateTopic("payments", 3, 1);
+    bootstrap = embedded->Bootstrap();
+    std::printf("embedded Kafka cluster: 3 brokers at %s\n", bootstrap.c_str());
+  }
+
+  std::string db_path = opt.db;
+  const bool temporary_db = db_path.empty();
+  if (temporary_db) {
+    db_path = (std::filesystem::temp_directory_path() /
+               ("outbox_demo_" + std::to_string(::getpid()) + ".db"))
+                  .string();
+  }
+
+  int exit_code = 0;
+  try {
+    outbox::Store store(db_path);
+    if (opt.events > 0) store.Append(SampleEvents(opt.events));
+    const outbox::Counts initial = store.Count();
+    std::printf("outbox %s: %lld pending rows\n", db_path.c_str(),
+                static_cast<long long>(initial.pending));
+
+    dispatch::kafka::KafkaConfig config = dispatch::kafka::DefaultKafkaConfig(Split(bootstrap));
+    config.write_timeout = 10s;
+    std::mutex log_mu;
+    std::string last_kafka_error;
+    config.log = [&](const dispatch::kafka::LogEntry& e) {
+      if (e.level <= dispatch::kafka::LogLevel::kError) {
+        std::lock_guard lock(log_mu);
+        last_kafka_error = std::string(e.message);
+      }
+    };
+    dispatch::kafka::KafkaPublisher publisher(config);
+    outbox::Dispatcher dispatcher(store, publisher, {.batch_size = 500, .publish_timeout = 5s});
+
+    const auto start = Clock::now();
+    auto last_progress = start;
+    std::size_t published = 0, failed = 0, parked = 0;
+    std::vector<double> latencies;
+    int rounds_without_progress = 0;
+    std::string last_error;
+    for (;;) {
+      outbox::RoundStats round = dispatcher.RunOnce();
+      if (round.fetched == 0) break;
+      published += round.published;
+      failed += round.failed;
+      parked += round.parked;
+      latencies.insert(latencies.end(), round.latencies_ms.begin(), round.latencies_ms.end());
+      if (!round.last_error.empty()) last_error = round.last_error;
+      rounds_without_progress = round.published + round.parked == 0 ? rounds_without_progress + 1 : 0;
+      const auto now = Clock::now();
+      if (now - last_progress >= 1s) {
+        const double secs = std::chrono::duration<double>(now - start).count();
+        std::printf("progress: %.0f rows/s, published %zu, failed %zu, parked %zu\n",
+                    static_cast<double>(published) / secs, published, failed, parked);
+        std::fflush(stdout);
+        last_progress = now;
+      }
+      if (rounds_without_progress >= 2) {
+        std::lock_guard lock(log_mu);
+        std::fprintf(stderr, "outbox_demo: no progress against brokers %s: %s%s%s\n",
+                     bootstrap.c_str(), last_error.c_str(),
+                     last_kafka_error.empty() ? "" : "; last client error: ",
+                     last_kafka_error.c_str());
+        return 1;
+      }
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    publisher.Close();
+    const outbox::Counts counts = store.Count();
+    const double rows_per_s = secs > 0 ? static_cast<double>(published + parked) / secs : 0;
+    std::printf(
+        "summary: rows %lld, published %zu, parked %zu, still pending %lld, %.0f rows/s, "
+        "publish latency p50 %.2f ms p99 %.2f ms\n",
+        static_cast<long long>(initial.pending), published, parked,
+        static_cast<long long>(counts.pending), rows_per_s, Percentile(latencies, 0.50),
+        Percentile(latencies, 0.99));
+    if (parked > 0) std::printf("parked (dead letter), last reason: %s\n", last_error.c_str());
+
+    std::size_t checked = 0;
+    const std::vector<std::string> problems = Verify(store, bootstrap, &checked);
+    if (problems.empty()) {
+      std::printf("verified: %zu published rows in Kafka, each once, in order per key\n", checked);
+    } else {
+      exit_code = 1;
+      for (const auto& p : problems) std::printf("NOT verified: %s\n", p.c_str());
+    }
+    if (opt.json) {
+      std::printf(
+          "{\"rows\": %lld, \"published\": %zu, \"parked\": %zu, \"demo_rows_per_s\": %.0f, "
+          "\"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, \"verified\": %s}\n",
+          static_cast<long long>(initial.pending), published, parked, rows_per_s,
+          Percentile(latencies, 0.50), Percentile(latencies, 0.99),
+          problems.empty() ? "true" : "false");
+    }
+  } catch (const outbox::StoreError& e) {
+    std::fprintf(stderr, "outbox_demo: %s\n", e.what());
+    exit_code = 1;
+  } catch (const dispatch::kafka::ConfigError& e) {
+    std::fprintf(stderr, "outbox_demo: bad Kafka configuration: %s\n", e.what());
+    exit_code = 2;
+  }
+  if (temporary_db) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path + suffix);
+  }
+  return exit_code;
+}
