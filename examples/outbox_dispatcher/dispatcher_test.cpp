@@ -143,7 +143,7 @@ TEST(Dispatcher, RetriedRowsGoOutInIdOrderPerKeyOnTheNextRound) {
 TEST(OutboxStore, HeadersRoundTripThroughTheBlobColumn) {
   const std::vector<dispatch::Header> headers = {{"a", std::string("\0\xff", 2)}, {"a", ""}, {"", "x"}};
   EXPECT_EQ(DecodeHeaders(EncodeHeaders(headers)), headers);
-  EXPECT_THROW(DecodeHeaders(std::string("\x05\x00\x00\x00ab", 6)), StoreError);
+  EXPECT_THROW(DecodeHeaders(std::string("\x05\x00\x00\x00" "ab", 6)), StoreError);
 }
 
 TEST(OutboxStore, MissingDirectoryIsAClearError) {
