@@ -28,3 +28,9 @@ for b in $builds; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$root/$b" --output-on-failure -j "$jobs"
 done
+
+# A service-like project consumes the library four ways: FetchContent,
+# add_subdirectory, find_package after install, pkg-config.
+if [ "${DISPATCH_KAFKA_SKIP_CONSUMERS:-0}" != 1 ]; then
+  BUILD_ROOT="$root" scripts/check-consumers.sh
+fi
