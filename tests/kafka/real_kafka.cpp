@@ -1,0 +1,403 @@
+#include "real_kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace dispatch::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::stringstream in(s);
+  std::string part;
+  while (std::getline(in, part, sep)) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+struct RdKafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using RdKafkaPtr = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
+
+// An admin-capable client (a producer handle serves the admin API too).
+RdKafkaPtr NewClient(const std::string& bootstrap) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err) !=
+      RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(err);
+  }
+  rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (rk == nullptr) throw std::runtime_error(std::string("rd_kafka_new: ") + err);
+  return RdKafkaPtr(rk);
+}
+
+// A strict reader of kcat's one-line JSON envelopes. kcat writes a string's
+// bytes as they are, escaping quotes, backslashes and control characters, so
+// reading the escapes back gives the original bytes.
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : s_(text) {}
+
+  KcatRecord ReadRecord() {
+    KcatRecord rec;
+    Expect('{');
+    if (Peek() == '}') {
+      ++i_;
+      return rec;
+    }
+    while (true) {
+      const std::string name = *ReadString();
+      Expect(':');
+      if (name == "partition") {
+        rec.partition = static_cast<std::int32_t>(ReadNumber());
+      } else if (name == "offset") {
+        rec.offset = ReadNumber();
+      } else if (name == "key") {
+        rec.key = ReadString();
+      } else if (name == "payload") {
+        rec.value = ReadString();
+      } else if (name == "headers") {
+        rec.headers = ReadHeaders();
+      } else {
+        SkipValue();
+      }
+      SkipSpace();
+      if (Peek() == ',') {
+        ++i_;
+        continue;
+      }
+      Expect('}');
+      return rec;
+    }
+  }
+
+ private:
+  char Peek() {
+    SkipSpace();
+    if (i_ >= s_.size()) Fail("unexpected end");
+    return s_[i_];
+  }
+  void SkipSpace() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t')) ++i_;
+  }
+  void Expect(char c) {
+    if (Peek() != c) Fail(std::string("expected '") + c + "'");
+    ++i_;
+  }
+  [[noreturn]] void Fail(const std::string& what) {
+    throw std::runtime_error("kcat JSON: " + what + " at byte " + std::to_string(i_) + " of " +
+                             std::string(s_.substr(0, 200)));
+  }
+
+  std::int64_t ReadNumber() {
+    SkipSpace();
+    const std::size_t start = i_;
+    while (i_ < s_.size() && (s_[i_] == '-' || (s_[i_] >= '0' && s_[i_] <= '9'))) ++i_;
+    if (start == i_) Fail("expected a number");
+    return std::stoll(std::string(s_.substr(start, i_ - start)));
+  }
+
+  // nullopt for JSON null.
+  std::optional<std::string> ReadString() {
+    if (Peek() == 'n') {
+      if (s_.substr(i_, 4) != "null") Fail("expected null");
+      i_ += 4;
+      return std::nullopt;
+    }
+    Expect('"');
+    std::string out;
+    while (true) {
+      if (i_ >= s_.size()) Fail("unterminated string");
+      const char c = s_[i_++];
+      if (c == '"') return out;
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (i_ >= s_.size()) Fail("unterminated escape");
+      const char e = s_[i_++];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          if (i_ + 4 > s_.size()) Fail("short \\u escape");
+          const unsigned long code = std::stoul(std::string(s_.substr(i_, 4)), nullptr, 16);
+          i_ += 4;
+          if (code > 0xff) Fail("\\u escape above 0xff: not a byte");
+          out += static_cast<char>(code);
+          break;
+        }
+        default: Fail(std::string("unknown escape \\") + e);
+      }
+    }
+  }
+
+  std::vector<Header> ReadHeaders() {
+    std::vector<Header> headers;
+    if (Peek() == 'n') {
+      ReadString();
+      return headers;
+    }
+    Expect('[');
+    if (Peek() == ']') {
+      ++i_;
+      return headers;
+    }
+    while (true) {
+      Header h;
+      h.key = *ReadString();
+      Expect(',');
+      h.value = ReadString().value_or("");
+      headers.push_back(std::move(h));
+      if (Peek() == ',') {
+        ++i_;
+        continue;
+      }
+      Expect(']');
+      return headers;
+    }
+  }
+
+  void SkipValue() {
+    const char c = Peek();
+    if (c == '"' || c == 'n') {
+      ReadString();
+    } else if (c == '[' || c == '{') {
+      int depth = 0;
+      do {
+        const char d = s_[i_];
+        if (d == '"') {
+          ReadString();
+          continue;
+        }
+        if (d == '[' || d == '{') ++depth;
+        if (d == ']' || d == '}') --depth;
+        ++i_;
+      } while (depth > 0 && i_ < s_.size());
+    } else if (c == 't' || c == 'f') {
+      i_ += (c == 't') ? 4 : 5;
+    } else {
+      ReadNumber();
+    }
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+}  // namespace
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) result.out.append(buf, n);
+  const int status = pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::optional<RealKafka> RealKafka::FromEnvironment(std::string* why) {
+  RealKafka k;
+  if (const char* brokers = std::getenv("DISPATCH_KAFKA_BROKERS"); brokers && *brokers) {
+    k.bootstrap_ = brokers;
+    for (std::size_t i = 0; i < k.Brokers().size(); ++i) k.nodes_.push_back(static_cast<int>(i + 1));
+    return k;
+  }
+  const char* dir = std::getenv("DISPATCH_KAFKA_CLUSTER_DIR");
+  if (dir == nullptr || *dir == '\0') {
+    *why = "neither DISPATCH_KAFKA_BROKERS nor DISPATCH_KAFKA_CLUSTER_DIR is set: run through "
+           "ctest (its fixture starts Kafka) or point DISPATCH_KAFKA_BROKERS at a cluster";
+    return std::nullopt;
+  }
+  std::ifstream in(std::string(dir) + "/cluster.env");
+  if (!in) {
+    *why = std::string("no cluster.env in ") + dir + ": the Kafka fixture did not start";
+    return std::nullopt;
+  }
+  k.cluster_dir_ = dir;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string name = line.substr(0, eq);
+    const std::string value = line.substr(eq + 1);
+    if (name == "bootstrap") k.bootstrap_ = value;
+    if (name == "nodes") {
+      for (const std::string& id : Split(value, ',')) k.nodes_.push_back(std::stoi(id));
+    }
+  }
+  return k;
+}
+
+std::vector<std::string> RealKafka::Brokers() const { return Split(bootstrap_, ','); }
+
+std::string RealKafka::UniqueTopic(const std::string& stem) {
+  static std::atomic<int> counter{0};
+  static const unsigned run = std::random_device{}();
+  return stem + "-" + std::to_string(run % 100000) + "-" + std::to_string(++counter);
+}
+
+void RealKafka::CreateTopic(const std::string& topic, int partitions, int replication,
+                            const std::map<std::string, std::string>& configs) const {
+  RdKafkaPtr rk = NewClient(bootstrap_);
+  char err[512];
+  rd_kafka_NewTopic_t* nt =
+      rd_kafka_NewTopic_new(topic.c_str(), partitions, replication, err, sizeof err);
+  if (nt == nullptr) throw std::runtime_error(err);
+  for (const auto& [name, value] : configs) {
+    rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str());
+  }
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(options, 30000, err, sizeof err);
+  rd_kafka_AdminOptions_set_request_timeout(options, 30000, err, sizeof err);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk.get());
+  rd_kafka_CreateTopics(rk.get(), &nt, 1, options, queue);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 40000);
+  std::string failure;
+  if (ev == nullptr) {
+    failure = "no answer to CreateTopics";
+  } else if (rd_kafka_event_error(ev)) {
+    failure = rd_kafka_event_error_string(ev);
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; ++i) {
+      if (rd_kafka_topic_result_error(results[i])) {
+        failure = rd_kafka_err2name(rd_kafka_topic_result_error(results[i]));
+        if (const char* s = rd_kafka_topic_result_error_string(results[i])) failure += std::string(": ") + s;
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_NewTopic_destroy(nt);
+  if (!failure.empty()) throw std::runtime_error("create topic " + topic + ": " + failure);
+
+  // Metadata reaches every broker shortly after; wait so that a test's first
+  // publish does not meet a topic that one broker does not know yet.
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  while (true) {
+    const auto parts = Partitions(topic);
+    bool ready = static_cast<int>(parts.size()) == partitions;
+    for (const auto& p : parts) ready = ready && p.leader >= 0;
+    if (ready) return;
+    if (std::chrono::steady_clock::now() > end) {
+      throw std::runtime_error("topic " + topic + " has no leader on every partition after 30 s");
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+std::vector<PartitionInfo> RealKafka::Partitions(const std::string& topic) const {
+  RdKafkaPtr rk = NewClient(bootstrap_);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  std::vector<PartitionInfo> out;
+  if (rd_kafka_metadata(rk.get(), 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int t = 0; t < md->topic_cnt; ++t) {
+      if (md->topics[t].err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      for (int p = 0; p < md->topics[t].partition_cnt; ++p) {
+        const rd_kafka_metadata_partition_t& mp = md->topics[t].partitions[p];
+        PartitionInfo info;
+        info.id = mp.id;
+        info.leader = mp.err == RD_KAFKA_RESP_ERR_NO_ERROR ? mp.leader : -1;
+        info.replicas.assign(mp.replicas, mp.replicas + mp.replica_cnt);
+        info.isr.assign(mp.isrs, mp.isrs + mp.isr_cnt);
+        out.push_back(std::move(info));
+      }
+    }
+    rd_kafka_metadata_destroy(md);
+  }
+  rd_kafka_topic_destroy(rkt);
+  return out;
+}
+
+std::vector<std::int32_t> RealKafka::LiveBrokers() const {
+  RdKafkaPtr rk = NewClient(bootstrap_);
+  const rd_kafka_metadata_t* md = nullptr;
+  std::vector<std::int32_t> ids;
+  if (rd_kafka_metadata(rk.get(), 0, nullptr, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int b = 0; b < md->broker_cnt; ++b) ids.push_back(md->brokers[b].id);
+    rd_kafka_metadata_destroy(md);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+void RealKafka::Signal(int node_id, const std::string& signal) const {
+  if (!ControlsProcesses()) throw std::logic_error("cluster not started by the fixture");
+  const CommandResult r = RunCommand(std::string("python3 ") + DISPATCH_KAFKA_CLUSTER_SCRIPT +
+                                     " signal --dir " + ShellQuote(cluster_dir_) + " --node " +
+                                     std::to_string(node_id) + " --signal " + signal + " 2>&1");
+  if (r.status != 0) throw std::runtime_error("signal " + signal + ": " + r.out);
+}
+
+void RealKafka::Restart(int node_id) const {
+  if (!ControlsProcesses()) throw std::logic_error("cluster not started by the fixture");
+  const CommandResult r = RunCommand(std::string("python3 ") + DISPATCH_KAFKA_CLUSTER_SCRIPT +
+                                     " restart --dir " + ShellQuote(cluster_dir_) + " --node " +
+                                     std::to_string(node_id) + " 2>&1");
+  if (r.status != 0) throw std::runtime_error("restart node " + std::to_string(node_id) + ": " + r.out);
+}
+
+std::vector<KcatRecord> RealKafka::ReadWithKcat(const std::string& topic) const {
+  // -e: stop at the end of every partition; -J: one JSON envelope per line,
+  // with null keys and values as null and headers as a list of pairs.
+  const CommandResult r = RunCommand("kcat -C -q -e -J -o beginning -b " + ShellQuote(bootstrap_) +
+                                     " -t " + ShellQuote(topic) + " -X socket.timeout.ms=10000");
+  if (r.status != 0) {
+    throw std::runtime_error("kcat exited with " + std::to_string(r.status) + " reading " + topic);
+  }
+  std::vector<KcatRecord> records;
+  std::size_t start = 0;
+  while (start < r.out.size()) {
+    std::size_t end = r.out.find('\n', start);
+    if (end == std::string::npos) end = r.out.size();
+    if (end > start) records.push_back(JsonReader(std::string_view(r.out).substr(start, end - start)).ReadRecord());
+    start = end + 1;
+  }
+  return records;
+}
+
+}  // namespace dispatch::test

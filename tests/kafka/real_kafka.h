@@ -1,0 +1,94 @@
+// The real Apache Kafka cluster that the `kafka`-labelled tests run against,
+// and an independent reader (kcat) to check what landed.
+//
+// The CTest fixture (scripts/kafka_cluster.py) starts the cluster and passes
+// its folder in DISPATCH_KAFKA_CLUSTER_DIR; DISPATCH_KAFKA_BROKERS instead
+// points the tests at an existing cluster, on which the tests that kill or
+// freeze brokers skip.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dispatch/publisher.h"
+
+namespace dispatch::test {
+
+// A record as kcat read it back.
+struct KcatRecord {
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+  std::optional<std::string> key;
+  std::optional<std::string> value;
+  std::vector<Header> headers;
+};
+
+struct PartitionInfo {
+  std::int32_t id = -1;
+  std::int32_t leader = -1;
+  std::vector<std::int32_t> replicas;
+  std::vector<std::int32_t> isr;
+};
+
+class RealKafka {
+ public:
+  // The cluster named by the environment; fails the calling test (and returns
+  // nullopt) when there is none. Call through REAL_KAFKA_OR_SKIP below.
+  static std::optional<RealKafka> FromEnvironment(std::string* why);
+
+  const std::string& bootstrap() const { return bootstrap_; }
+  std::vector<std::string> Brokers() const;
+  std::size_t NodeCount() const { return nodes_.size(); }
+  // True when the fixture started this cluster, so nodes can be killed.
+  bool ControlsProcesses() const { return !cluster_dir_.empty(); }
+
+  // A topic name unique to this call (tests run against shared clusters).
+  static std::string UniqueTopic(const std::string& stem);
+
+  // Creates a topic and waits (bounded) until every partition has a leader.
+  // Throws std::runtime_error on failure.
+  void CreateTopic(const std::string& topic, int partitions, int replication,
+                   const std::map<std::string, std::string>& configs = {}) const;
+
+  // The partitions of `topic` as the cluster's metadata lists them now
+  // (empty when the metadata request fails).
+  std::vector<PartitionInfo> Partitions(const std::string& topic) const;
+
+  // The ids of the brokers that the cluster's metadata lists now (fenced
+  // brokers are not listed).
+  std::vector<std::int32_t> LiveBrokers() const;
+
+  // Process control of a fixture-started cluster (node ids 1..NodeCount()).
+  void Signal(int node_id, const std::string& signal) const;  // KILL, STOP, CONT
+  void Restart(int node_id) const;  // returns once the node serves metadata again
+
+  // Reads the whole topic from the beginning with kcat until the end of every
+  // partition (kcat -e), byte-exact. Throws std::runtime_error when kcat fails.
+  std::vector<KcatRecord> ReadWithKcat(const std::string& topic) const;
+
+ private:
+  std::string bootstrap_;
+  std::string cluster_dir_;
+  std::vector<int> nodes_;
+};
+
+// Runs a shell command; returns its exit status and its standard output.
+struct CommandResult {
+  int status = -1;
+  std::string out;
+};
+CommandResult RunCommand(const std::string& command);
+
+}  // namespace dispatch::test
+
+// Binds `var` to the cluster or fails the test with the reason.
+#define REAL_KAFKA_OR_FAIL(var)                                               \
+  std::string real_kafka_why_;                                                \
+  std::optional<::dispatch::test::RealKafka> var##_opt_ =                     \
+      ::dispatch::test::RealKafka::FromEnvironment(&real_kafka_why_);         \
+  ASSERT_TRUE(var##_opt_.has_value()) << real_kafka_why_;                     \
+  const ::dispatch::test::RealKafka& var = *var##_opt_
