@@ -9,7 +9,7 @@
 # fresh machine run exactly this (through scripts/test.sh or the CTest fixture).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-dist=${1:-$root/build/kafka-dist}
+dist=$(realpath -m "${1:-$root/build/kafka-dist}")  # Maven resolves relative paths against the pom
 pom=$root/scripts/kafka/pom.xml
 
 # The JDK (not only the JRE) because a test compiles a few lines of Java that
