@@ -113,6 +113,7 @@ constexpr std::pair<std::string_view, std::string_view> kOwned[] = {
     {"message.timeout.ms", "write_timeout"},
     {"delivery.timeout.ms", "write_timeout"},
     {"partitioner", "partitioner"},
+    {"statistics.interval.ms", "statistics_interval"},
 };
 
 }  // namespace
@@ -177,6 +178,14 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
   props.push_back(
       {"message.timeout.ms", CheckTimeout(config.write_timeout, "write_timeout"), "write_timeout"});
   CheckTimeout(config.close_timeout, "close_timeout");
+  const std::string stats_ms = CheckTimeout(config.statistics_interval, "statistics_interval");
+  if (config.statistics_interval.count() > 0 && !config.statistics) {
+    throw ConfigError("statistics", "statistics: empty while statistics_interval is " + stats_ms +
+                                        " ms; set a hook to receive them, or set the interval to 0");
+  }
+  if (config.statistics_interval.count() > 0) {
+    props.push_back({"statistics.interval.ms", stats_ms, "statistics_interval"});
+  }
 
   const char* partitioner = PartitionerName(config.partitioner);
   if (partitioner == nullptr) {

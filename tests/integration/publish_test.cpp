@@ -76,6 +76,12 @@ TEST(Publish, BatchReturnsOneResultPerMessageInInputOrder) {
       EXPECT_GT(results[i].offset, results[i - 1].offset) << i;
     }
   }
+  const PublisherMetrics metrics = publisher.Metrics();
+  EXPECT_EQ(metrics.published, batch.size());
+  EXPECT_EQ(metrics.by_delivery[static_cast<std::size_t>(Delivery::kDelivered)], batch.size());
+  EXPECT_EQ(metrics.failed, 0u);
+  EXPECT_EQ(metrics.in_flight, 0);
+  EXPECT_GT(metrics.latency_p50_us, 0.0);
   const auto records = cluster.ReadTopic("batch", batch.size());
   ASSERT_EQ(records.size(), batch.size());
   for (std::size_t i = 0; i < records.size(); ++i) {

@@ -218,6 +218,20 @@ TEST(Config, SettingsThatWouldLoseDeliveryReportsAreRejected) {
   EXPECT_THAT(e.what(), HasSubstr("transactions are not supported"));
 }
 
+TEST(Config, StatisticsIntervalNeedsAHook) {
+  KafkaConfig config = Valid();
+  config.statistics_interval = 1s;
+  ConfigError e = Rejected(config);
+  EXPECT_EQ(e.field(), "statistics");
+  config.statistics = [](std::string_view) {};
+  EXPECT_EQ(Property(config, "statistics.interval.ms"), "1000");
+  config.statistics_interval = -1s;
+  EXPECT_EQ(Rejected(config).field(), "statistics_interval");
+  config = Valid();
+  config.properties["statistics.interval.ms"] = "100";
+  EXPECT_THAT(Rejected(config).what(), HasSubstr("KafkaConfig::statistics_interval"));
+}
+
 TEST(Config, IdempotenceSpelledAnyWayNeedsAcksAll) {
   for (const char* value : {"true", "TRUE", "t", "1"}) {
     KafkaConfig config = Valid();

@@ -176,21 +176,67 @@ TEST(LocalPublish, BatchReportsBadMessagesInPlace) {
   EXPECT_TRUE(publisher.PublishBatch(Context::Background(), {}).empty());
 }
 
-TEST(LocalPublish, LogHookReceivesLibrdkafkaLinesInsteadOfStderr) {
+TEST(LocalPublish, LogHookReceivesLibrdkafkaLinesWithTheirBrokerInsteadOfStderr) {
   KafkaConfig config = Unreachable();
   std::mutex mu;
-  std::vector<std::string> lines;
+  std::vector<std::string> brokers;
+  std::vector<std::string> messages;
   config.log = [&](const LogEntry& e) {
     std::lock_guard lock(mu);
-    lines.push_back(std::string(e.facility) + ": " + std::string(e.message));
+    messages.emplace_back(e.message);
+    if (!e.broker.empty()) brokers.emplace_back(e.broker);
   };
   config.properties["debug"] = "broker";
   KafkaPublisher publisher(config);
   EXPECT_TRUE(test::WaitFor([&] {
     std::lock_guard lock(mu);
-    return !lines.empty();
+    return !brokers.empty();
   }));
   publisher.Close();
+  std::lock_guard lock(mu);
+  ASSERT_FALSE(brokers.empty());
+  EXPECT_THAT(brokers.front(), HasSubstr("127.0.0.1:9"));
+  for (const std::string& m : messages) EXPECT_THAT(m, ::testing::Not(::testing::StartsWith("[thrd:")));
+}
+
+TEST(LocalPublish, StatisticsHookReceivesLibrdkafkasJson) {
+  KafkaConfig config = Unreachable();
+  std::mutex mu;
+  std::string json;
+  config.statistics_interval = 100ms;
+  config.statistics = [&](std::string_view doc) {
+    std::lock_guard lock(mu);
+    json.assign(doc);
+  };
+  KafkaPublisher publisher(config);
+  EXPECT_TRUE(test::WaitFor([&] {
+    std::lock_guard lock(mu);
+    return !json.empty();
+  }));
+  publisher.Close();
+  std::lock_guard lock(mu);
+  EXPECT_THAT(json, HasSubstr("\"client_id\": \"dispatch-kafka\""));
+}
+
+TEST(LocalPublish, MetricsCountResultsByCodeAndOutcome) {
+  KafkaPublisher publisher(Unreachable());
+  publisher.Publish(Context::Background(), Msg("bad topic"));
+  publisher.Publish(Context::WithTimeout(-1ms), Msg());
+  const std::vector<Message> batch = {Msg(""), Msg("x y")};
+  publisher.PublishBatch(Context::Background(), batch);
+  publisher.Publish(Context::WithTimeout(50ms), Msg());  // queued, then deadline
+  const PublisherMetrics m = publisher.Metrics();
+  EXPECT_EQ(m.published, 0u);
+  EXPECT_EQ(m.failed, 5u);
+  EXPECT_EQ(m.failed_by_code[static_cast<std::size_t>(ErrorCode::kInvalidMessage)], 3u);
+  EXPECT_EQ(m.failed_by_code[static_cast<std::size_t>(ErrorCode::kDeadlineExceeded)], 2u);
+  EXPECT_EQ(m.by_delivery[static_cast<std::size_t>(Delivery::kNotDelivered)], 4u);
+  EXPECT_EQ(m.by_delivery[static_cast<std::size_t>(Delivery::kUnknown)], 1u);
+  EXPECT_EQ(m.in_flight, 1);     // the timed-out message is still queued
+  EXPECT_GE(m.queue_depth, 1);
+  EXPECT_GE(m.latency_max_us, 50'000.0);
+  EXPECT_LE(m.latency_p50_us, m.latency_p99_us);
+  EXPECT_LE(m.latency_p99_us, m.latency_max_us);
 }
 
 }  // namespace

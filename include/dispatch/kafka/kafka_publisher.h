@@ -4,7 +4,9 @@
 // <dispatch/publisher.h> only.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -55,7 +57,15 @@ struct LogEntry {
   LogLevel level;
   std::string_view facility;  // librdkafka's facility ("FAIL", "ERROR", ...)
   std::string_view message;
+  // The broker the line is about ("host:port/id"), empty when it is about no
+  // broker in particular.
+  std::string_view broker;
 };
+
+// Receives librdkafka's statistics, a JSON document described in librdkafka's
+// STATISTICS.md, every KafkaConfig::statistics_interval. Called from the
+// publisher's delivery thread: keep it short.
+using StatisticsHook = std::function<void(std::string_view json)>;
 
 // Receives log entries. It may be called from librdkafka's internal threads
 // and from several threads at once, so it must be thread-safe, and it must not
@@ -99,6 +109,33 @@ struct KafkaConfig {
   // Where log lines go. Empty: they are dropped; librdkafka never writes to
   // stderr on its own.
   LogHook log;
+
+  // librdkafka `statistics.interval.ms`: how often `statistics` is called.
+  // Zero (the default): never. Set both or neither.
+  std::chrono::milliseconds statistics_interval{0};
+  StatisticsHook statistics;
+};
+
+inline constexpr std::size_t kErrorCodeCount = static_cast<std::size_t>(ErrorCode::kInternal) + 1;
+
+// What a publisher has done since it was created. Taking a snapshot is cheap
+// (atomic loads, no lock on the publish path), so it can back a metrics
+// endpoint that is scraped often.
+struct PublisherMetrics {
+  std::uint64_t published = 0;  // results that were ok
+  std::uint64_t failed = 0;     // results that were not ok
+  // Failed results by code: failed_by_code[static_cast<size_t>(code)].
+  std::array<std::uint64_t, kErrorCodeCount> failed_by_code{};
+  // Every result by outcome: by_delivery[static_cast<size_t>(delivery)].
+  std::array<std::uint64_t, 3> by_delivery{};
+  std::int64_t in_flight = 0;    // produced, delivery report not yet in
+  std::int64_t queue_depth = 0;  // librdkafka's outq_len: messages and requests pending
+  // Time from the call to its result (a batch counts once per message), over
+  // the publisher's life. p50 and p99 come from a histogram with about 19%
+  // resolution; max is exact.
+  double latency_p50_us = 0;
+  double latency_p99_us = 0;
+  double latency_max_us = 0;
 };
 
 // The production defaults (see the fields of KafkaConfig), with `brokers`.
@@ -178,6 +215,9 @@ class KafkaPublisher final : public Publisher {
 
   // Messages produced and not yet reported (queued or in flight).
   int InFlight() const;
+
+  // A snapshot of the publisher's counters (see PublisherMetrics).
+  PublisherMetrics Metrics() const;
 
  private:
   class Impl;
