@@ -2,7 +2,11 @@
 // on the same broker, in the same run, interleaved round by round so that
 // drift on a shared machine hits both alike.
 //
-//   publish_latency [--messages N] [--rounds R] [--brokers host:port,...]
+//   publish_latency [--quick] [--messages N] [--rounds R] [--brokers host:port,...]
+//                   [--samples FILE]
+//
+// --samples writes every latency (microseconds) as CSV lines "raw,ours", for
+// the latency chart of bench/run.py --report.
 //
 // Without --brokers it runs on an embedded cluster (in process). The baseline
 // is what a hand-written wrapper does: produce one message with the same
@@ -15,12 +19,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "dispatch/kafka/kafka_publisher.h"
-#include "dispatch/testing/embedded_kafka.h"
+#include "bench_util.h"
 
 namespace {
 
@@ -48,14 +52,8 @@ Stats Summarize(std::vector<double> us) {
 class RawProducer : public RdKafka::DeliveryReportCb {
  public:
   explicit RawProducer(const std::string& brokers) {
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    auto conf = bench::RawConf(brokers);
     std::string err;
-    for (const auto& [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
-                               {"acks", "all"},
-                               {"enable.idempotence", "true"},
-                               {"linger.ms", "0"}}) {
-      if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
-    }
     conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
     producer_.reset(RdKafka::Producer::create(conf.get(), err));
     if (!producer_) throw std::runtime_error(err);
@@ -90,6 +88,7 @@ int main(int argc, char** argv) {
   int messages = 2000;
   int rounds = 5;
   std::string brokers;
+  std::string samples_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--messages" && i + 1 < argc) {
@@ -98,31 +97,23 @@ int main(int argc, char** argv) {
       rounds = std::stoi(argv[++i]);
     } else if (a == "--brokers" && i + 1 < argc) {
       brokers = argv[++i];
+    } else if (a == "--samples" && i + 1 < argc) {
+      samples_path = argv[++i];
     } else if (a == "--quick") {
       messages = 500;
       rounds = 3;
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--messages N] [--rounds R] [--brokers LIST]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--messages N] [--rounds R] [--brokers LIST] "
+                   "[--samples FILE]\n",
                    argv[0]);
       return 2;
     }
   }
   const std::string topic = "bench-latency";
-  std::unique_ptr<dispatch::testing::EmbeddedKafkaCluster> embedded;
-  if (brokers.empty()) {
-    embedded = std::make_unique<dispatch::testing::EmbeddedKafkaCluster>(1);
-    embedded->CreateTopic(topic, 1, 1);
-    brokers = embedded->Bootstrap();
-  }
-
-  dispatch::kafka::KafkaConfig config = dispatch::kafka::DefaultKafkaConfig({});
-  for (std::size_t start = 0, comma; start <= brokers.size(); start = comma + 1) {
-    comma = brokers.find(',', start);
-    if (comma == std::string::npos) comma = brokers.size();
-    config.brokers.push_back(brokers.substr(start, comma - start));
-  }
-  dispatch::kafka::KafkaPublisher publisher(config);
-  RawProducer raw(brokers);
+  const bench::Broker broker(brokers, topic, 1);
+  dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(broker.bootstrap()));
+  RawProducer raw(broker.bootstrap());
   const std::string value(100, 'v');
 
   // Warm both up: connections, metadata, producer id.
@@ -150,7 +141,7 @@ int main(int argc, char** argv) {
   const Stats ours = Summarize(ours_us);
   const Stats base = Summarize(raw_us);
   std::printf("B1 single-thread blocking publish, %d messages of %zu bytes, %s broker\n",
-              messages * rounds, value.size(), embedded ? "embedded" : "real");
+              messages * rounds, value.size(), broker.kind());
   std::printf("%-28s %10s %10s %12s\n", "", "p50 us", "p99 us", "msg/s");
   std::printf("%-28s %10.1f %10.1f %12.0f\n", "raw librdkafka (baseline)", base.p50_us,
               base.p99_us, base.msgs_per_s);
@@ -159,7 +150,16 @@ int main(int argc, char** argv) {
   std::printf("ratio (ours / baseline)      %10.2f %10.2f %12.2f\n", ours.p50_us / base.p50_us,
               ours.p99_us / base.p99_us, ours.msgs_per_s / base.msgs_per_s);
   std::printf("failures: %d\n", failures);
-  std::printf("{\"latency_p50_us\": %.1f, \"baseline_p50_us\": %.1f, \"latency_p50_ratio\": %.3f}\n",
-              ours.p50_us, base.p50_us, ours.p50_us / base.p50_us);
+  if (!samples_path.empty()) {
+    std::ofstream out(samples_path);
+    out << "raw_us,ours_us\n";
+    for (std::size_t i = 0; i < ours_us.size(); ++i) out << raw_us[i] << ',' << ours_us[i] << '\n';
+  }
+  std::printf(
+      "{\"scenario\": \"B1\", \"latency_p50_us\": %.1f, \"baseline_p50_us\": %.1f, "
+      "\"latency_p50_ratio\": %.3f, \"latency_p99_us\": %.1f, \"baseline_p99_us\": %.1f, "
+      "\"msgs_per_s\": %.0f, \"baseline_msgs_per_s\": %.0f, \"failures\": %d}\n",
+      ours.p50_us, base.p50_us, ours.p50_us / base.p50_us, ours.p99_us, base.p99_us,
+      ours.msgs_per_s, base.msgs_per_s, failures);
   return failures == 0 ? 0 : 1;
 }

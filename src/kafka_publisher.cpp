@@ -359,13 +359,10 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   // Produces one message for slot `index` of `call`. Returns the result when
   // the message could not be produced (it is then certainly not delivered),
   // nullopt when it is in librdkafka's hands and a report will follow.
+  // The topic name has been checked (TopicNameProblem) by the caller.
   std::optional<Result> Produce(const Message& m, const std::shared_ptr<Call>& call,
                                 std::size_t index, std::optional<Clock::time_point> deadline,
                                 const std::stop_token& stop) {
-    if (auto problem = internal::TopicNameProblem(m.topic)) {
-      return Result::Error(ErrorCode::kInvalidMessage, Delivery::kNotDelivered, false,
-                           "invalid message: " + *problem);
-    }
     std::unique_ptr<RdKafka::Headers> headers;
     if (!m.headers.empty()) {
       headers.reset(RdKafka::Headers::create());
@@ -379,11 +376,18 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
         return ClosedResult();
       }
       in_flight_.fetch_add(1);
-      const RdKafka::ErrorCode err = producer_->produce(
-          m.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-          const_cast<char*>(m.value.data()), m.value.size(),
-          m.key ? m.key->data() : nullptr, m.key ? m.key->size() : 0, 0, headers.get(),
-          pending.get());
+      // Without headers, the overload without them: librdkafka then builds
+      // no empty header list per message.
+      auto* value = const_cast<char*>(m.value.data());
+      const void* key = m.key ? m.key->data() : nullptr;
+      const std::size_t key_size = m.key ? m.key->size() : 0;
+      const RdKafka::ErrorCode err =
+          headers ? producer_->produce(m.topic, RdKafka::Topic::PARTITION_UA,
+                                       RdKafka::Producer::RK_MSG_COPY, value, m.value.size(), key,
+                                       key_size, 0, headers.get(), pending.get())
+                  : producer_->produce(m.topic, RdKafka::Topic::PARTITION_UA,
+                                       RdKafka::Producer::RK_MSG_COPY, value, m.value.size(), key,
+                                       key_size, 0, pending.get());
       if (err == RdKafka::ERR_NO_ERROR) {
         producing_.fetch_sub(1);
         headers.release();  // owned by librdkafka now
@@ -424,8 +428,18 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     const auto deadline = Deadline(ctx);
     auto call = std::make_shared<Call>(messages);
     Registration registration(*this, call.get());
+    const std::string* checked_topic = nullptr;  // a batch mostly has one topic: check it once
     for (std::size_t i = 0; i < messages.size(); ++i) {
-      if (auto failed = Produce(messages[i], call, i, deadline, ctx.stop_token())) {
+      const Message& m = messages[i];
+      if (checked_topic == nullptr || m.topic != *checked_topic) {
+        if (auto problem = internal::TopicNameProblem(m.topic)) {
+          call->Complete(i, Result::Error(ErrorCode::kInvalidMessage, Delivery::kNotDelivered,
+                                          false, "invalid message: " + *problem));
+          continue;
+        }
+        checked_topic = &m.topic;
+      }
+      if (auto failed = Produce(m, call, i, deadline, ctx.stop_token())) {
         call->Complete(i, std::move(*failed));
       }
     }

@@ -1,0 +1,150 @@
+// Helpers shared by the benchmarks: broker selection (embedded cluster or
+// --brokers), the raw-librdkafka baseline's configuration, statistics.
+//
+// The baseline producer is configured as KafkaPublisher configures itself
+// (acks=all, idempotence, linger.ms=0, murmur2_random), so that a ratio
+// measures the wrapper, not a different setting.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dispatch/kafka/kafka_publisher.h"
+#include "dispatch/testing/embedded_kafka.h"
+
+namespace bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+inline std::vector<std::string> SplitBrokers(const std::string& list) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0, comma; start <= list.size(); start = comma + 1) {
+    comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    if (comma > start) out.push_back(list.substr(start, comma - start));
+  }
+  return out;
+}
+
+// The publisher under test, with the library's defaults.
+inline dispatch::kafka::KafkaConfig OurConfig(const std::string& brokers) {
+  return dispatch::kafka::DefaultKafkaConfig(SplitBrokers(brokers));
+}
+
+// The baseline's properties: the same settings KafkaPublisher applies.
+inline std::unique_ptr<RdKafka::Conf> RawConf(const std::string& brokers) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string err;
+  for (const auto& [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
+                             {"acks", "all"},
+                             {"enable.idempotence", "true"},
+                             {"linger.ms", "0"},
+                             {"partitioner", "murmur2_random"}}) {
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+  }
+  return conf;
+}
+
+// Creates `topic` on a real cluster unless metadata already lists it (the
+// embedded cluster creates topics itself). A failure is reported and the run
+// goes on: the topic may still be auto-created, and a topic that cannot be
+// written shows as failures in the benchmark's own output.
+inline void EnsureTopic(const std::string& brokers, const std::string& topic, int partitions) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), errstr, sizeof errstr);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) throw std::runtime_error(errstr);
+  const rd_kafka_metadata_t* md = nullptr;
+  bool exists = false;
+  if (rd_kafka_metadata(rk, 1, nullptr, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      exists = exists || (topic == md->topics[i].topic && md->topics[i].err == 0);
+    }
+    rd_kafka_metadata_destroy(md);
+  }
+  std::string problem;
+  if (!exists) {
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, errstr, sizeof errstr);
+    rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 15000);
+    if (ev == nullptr) {
+      problem = "no answer to CreateTopics within 15 s";
+    } else if (const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev)) {
+      size_t n = 0;
+      const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(res, &n);
+      for (size_t i = 0; i < n; ++i) {
+        const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(topics[i]);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+          problem = rd_kafka_err2str(e);
+        }
+      }
+    }
+    if (ev != nullptr) rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+  }
+  rd_kafka_destroy(rk);
+  if (!problem.empty()) {
+    std::fprintf(stderr, "warning: cannot create topic %s (%s); going on\n", topic.c_str(),
+                 problem.c_str());
+  }
+}
+
+// The broker a benchmark runs on: the embedded cluster unless --brokers was
+// given.
+class Broker {
+ public:
+  Broker(std::string brokers, const std::string& topic, int partitions)
+      : bootstrap_(std::move(brokers)) {
+    if (bootstrap_.empty()) {
+      embedded_ = std::make_unique<dispatch::testing::EmbeddedKafkaCluster>(1);
+      embedded_->CreateTopic(topic, partitions, 1);
+      bootstrap_ = embedded_->Bootstrap();
+    } else {
+      EnsureTopic(bootstrap_, topic, partitions);
+    }
+  }
+  const std::string& bootstrap() const { return bootstrap_; }
+  const char* kind() const { return embedded_ ? "embedded" : "real"; }
+
+ private:
+  std::unique_ptr<dispatch::testing::EmbeddedKafkaCluster> embedded_;
+  std::string bootstrap_;
+};
+
+// Sorted-sample percentile, q in [0, 1].
+inline double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+// Resident set size of this process, from /proc/self/status, in MiB.
+inline double RssMib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return -1;
+}
+
+}  // namespace bench

@@ -1,0 +1,163 @@
+// B2: PublishBatch of 1,000 messages of 100 bytes against raw librdkafka
+// produce-all-then-flush, on the same broker, in the same run. Batches
+// alternate between the two (and which goes first), so drift on a shared
+// machine hits both alike.
+//
+//   publish_batch [--quick] [--batches N] [--batch-size M] [--partitions P]
+//                 [--brokers host:port,...]
+//
+// Target: our msg/s at least 0.7 of the baseline's.
+#include <cstdio>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Raw librdkafka: produce every message, then flush() until all are reported.
+class RawBatchProducer : public RdKafka::DeliveryReportCb {
+ public:
+  explicit RawBatchProducer(const std::string& brokers) {
+    auto conf = bench::RawConf(brokers);
+    std::string err;
+    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
+    producer_.reset(RdKafka::Producer::create(conf.get(), err));
+    if (!producer_) throw std::runtime_error(err);
+  }
+  ~RawBatchProducer() override { producer_->flush(5000); }
+
+  // Returns the number of messages that failed.
+  int ProduceAll(std::span<const dispatch::Message> messages) {
+    failed_ = 0;
+    for (const dispatch::Message& m : messages) {
+      for (;;) {
+        const RdKafka::ErrorCode e = producer_->produce(
+            m.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+            const_cast<char*>(m.value.data()), m.value.size(), m.key->data(), m.key->size(), 0,
+            nullptr);
+        if (e == RdKafka::ERR_NO_ERROR) break;
+        if (e != RdKafka::ERR__QUEUE_FULL) {
+          ++failed_;
+          break;
+        }
+        producer_->poll(1);
+      }
+    }
+    producer_->flush(30000);
+    return failed_;
+  }
+
+  void dr_cb(RdKafka::Message& m) override {
+    if (m.err() != RdKafka::ERR_NO_ERROR) ++failed_;
+  }
+
+ private:
+  std::unique_ptr<RdKafka::Producer> producer_;
+  int failed_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int batches = 200;
+  int batch_size = 1000;
+  // One partition by default: with four, both sides stall in about half the
+  // batches for ~45 ms on the embedded cluster (librdkafka 2.0.2), so the
+  // ratio measures which side met more stalls rather than the wrapper.
+  int partitions = 1;
+  std::string brokers;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--batches" && i + 1 < argc) {
+      batches = std::stoi(argv[++i]);
+    } else if (a == "--batch-size" && i + 1 < argc) {
+      batch_size = std::stoi(argv[++i]);
+    } else if (a == "--partitions" && i + 1 < argc) {
+      partitions = std::stoi(argv[++i]);
+    } else if (a == "--brokers" && i + 1 < argc) {
+      brokers = argv[++i];
+    } else if (a == "--quick") {
+      batches = 30;
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--batches N] [--batch-size M] [--partitions P] [--brokers LIST]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  const std::string topic = "bench-batch";
+  bench::Broker broker(brokers, topic, partitions);
+  dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(broker.bootstrap()));
+  RawBatchProducer raw(broker.bootstrap());
+
+  std::vector<dispatch::Message> batch;
+  for (int i = 0; i < batch_size; ++i) {
+    batch.push_back({topic, "key-" + std::to_string(i % 64), std::string(100, 'v'), {}});
+  }
+  int failures = 0;
+  const auto run_ours = [&] {
+    const auto t0 = bench::Clock::now();
+    for (const auto& r : publisher.PublishBatch(dispatch::Context::WithTimeout(60s), batch)) {
+      if (!r.ok()) ++failures;
+    }
+    return bench::SecondsSince(t0);
+  };
+  const auto run_raw = [&] {
+    const auto t0 = bench::Clock::now();
+    failures += raw.ProduceAll(batch);
+    return bench::SecondsSince(t0);
+  };
+  // Warm both up: connections, metadata, producer id, allocator.
+  run_raw();
+  run_ours();
+  failures = 0;
+
+  std::vector<double> ours_batch_s;
+  std::vector<double> raw_batch_s;
+  for (int b = 0; b < batches; ++b) {
+    if (b % 2 == 0) {
+      raw_batch_s.push_back(run_raw());
+      ours_batch_s.push_back(run_ours());
+    } else {
+      ours_batch_s.push_back(run_ours());
+      raw_batch_s.push_back(run_raw());
+    }
+  }
+  double ours_s = 0;
+  double raw_s = 0;
+  for (double v : ours_batch_s) ours_s += v;
+  for (double v : raw_batch_s) raw_s += v;
+  // The headline is the median batch: on the embedded cluster (librdkafka
+  // 2.0.2) some batches of either side take ~45 ms instead of ~1 ms, waiting
+  // in librdkafka (the raw producer alone does it too, and with 4 partitions
+  // every batch does), so a mean compares how many stalls each side met.
+  // The mean-based figures are printed beside it.
+  const double total = static_cast<double>(batches) * batch_size;
+  const double ours = batch_size / bench::Percentile(ours_batch_s, 0.5);
+  const double base = batch_size / bench::Percentile(raw_batch_s, 0.5);
+  const double ours_mean = total / ours_s;
+  const double base_mean = total / raw_s;
+  std::printf(
+      "B2 PublishBatch, %d batches of %d messages of 100 bytes, %d partition(s), %s broker\n",
+      batches, batch_size, partitions, broker.kind());
+  std::printf("%-34s %14s %14s %14s\n", "", "msg/s (median)", "msg/s (mean)", "max batch ms");
+  std::printf("%-34s %14.0f %14.0f %14.2f\n", "raw produce-all-then-flush (base)", base, base_mean,
+              bench::Percentile(raw_batch_s, 1) * 1e3);
+  std::printf("%-34s %14.0f %14.0f %14.2f\n", "dispatch::KafkaPublisher", ours, ours_mean,
+              bench::Percentile(ours_batch_s, 1) * 1e3);
+  std::printf("ratio (ours / baseline)            %14.2f %14.2f   (target >= 0.7, on the median)\n",
+              ours / base, ours_mean / base_mean);
+  std::printf("failures: %d\n", failures);
+  std::printf(
+      "{\"scenario\": \"B2\", \"batch_msgs_per_s\": %.0f, \"baseline_batch_msgs_per_s\": %.0f, "
+      "\"batch_throughput_ratio\": %.3f, \"mean_batch_msgs_per_s\": %.0f, "
+      "\"baseline_mean_batch_msgs_per_s\": %.0f, \"mean_batch_throughput_ratio\": %.3f, "
+      "\"failures\": %d}\n",
+      ours, base, ours / base, ours_mean, base_mean, ours_mean / base_mean, failures);
+  return failures == 0 ? 0 : 1;
+}

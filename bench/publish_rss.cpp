@@ -1,0 +1,163 @@
+// B4: resident memory of a publisher after 1,000,000 published messages,
+// against after 10,000. Growth beyond a small constant means something on the
+// publish path is kept per message (a leak, or a cache that never shrinks).
+//
+//   publish_rss [--quick] [--messages N] [--brokers LIST]
+//
+// Messages go out in cycles of one PublishBatch of 990 and 10 blocking
+// Publish calls, so both paths are exercised; a third of them carry a header.
+// The embedded cluster keeps every record it receives in memory, so it runs
+// in a child process: the RSS measured is the publisher's alone.
+//
+// With --messages 10000 this is the run to check under valgrind or
+// LeakSanitizer. Target: growth at most 16 MiB.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr long kMeasureFrom = 10000;
+
+// Starts an embedded cluster in a child process and returns its bootstrap
+// string. The child lives until `*keep_alive` (the write end of a pipe it
+// reads) is closed, which happens at the latest when this process exits.
+std::string StartClusterProcess(const std::string& topic, pid_t* child, int* keep_alive) {
+  int to_parent[2];
+  int to_child[2];
+  if (pipe(to_parent) != 0 || pipe(to_child) != 0) {
+    std::perror("pipe");
+    std::exit(1);
+  }
+  *child = fork();
+  if (*child < 0) {
+    std::perror("fork");
+    std::exit(1);
+  }
+  if (*child == 0) {
+    close(to_parent[0]);
+    close(to_child[1]);
+    int code = 0;
+    {
+      dispatch::testing::EmbeddedKafkaCluster cluster(1);
+      cluster.CreateTopic(topic, 4, 1);
+      const std::string bootstrap = cluster.Bootstrap() + "\n";
+      if (write(to_parent[1], bootstrap.data(), bootstrap.size()) < 0) code = 1;
+      close(to_parent[1]);
+      char c;
+      while (read(to_child[0], &c, 1) > 0) {
+      }
+    }
+    std::_Exit(code);
+  }
+  close(to_parent[1]);
+  close(to_child[0]);
+  *keep_alive = to_child[1];
+  std::string bootstrap;
+  char c;
+  while (read(to_parent[0], &c, 1) == 1 && c != '\n') bootstrap += c;
+  close(to_parent[0]);
+  if (bootstrap.empty()) {
+    std::fprintf(stderr, "the embedded cluster process did not start\n");
+    std::exit(1);
+  }
+  return bootstrap;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long messages = 1000000;
+  bool quick = false;
+  std::string brokers;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--messages" && i + 1 < argc) {
+      messages = std::stol(argv[++i]);
+    } else if (a == "--brokers" && i + 1 < argc) {
+      brokers = argv[++i];
+    } else if (a == "--quick") {
+      quick = true;
+      messages = 200000;
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--messages N] [--brokers LIST]\n", argv[0]);
+      return 2;
+    }
+  }
+  const std::string topic = "bench-rss";
+  pid_t child = -1;
+  int keep_alive = -1;
+  if (brokers.empty()) {
+    // Before any thread exists in this process: fork is safe here.
+    brokers = StartClusterProcess(topic, &child, &keep_alive);
+  } else {
+    bench::EnsureTopic(brokers, topic, 4);
+  }
+
+  const double rss_start = bench::RssMib();
+  double rss_at_10k = -1;
+  long failures = 0;
+  long published = 0;
+  double rss_end = -1;
+  {
+    dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(brokers));
+    std::vector<dispatch::Message> batch;
+    for (int i = 0; i < 990; ++i) batch.push_back({topic, "", std::string(100, 'v'), {}});
+    long next_report = messages / 10;
+    while (published < messages) {
+      // Fresh keys and headers every cycle, as a dispatcher's rows would be.
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        batch[i].key = "order-" + std::to_string((published + static_cast<long>(i)) % 100000);
+        batch[i].headers.clear();
+        if (i % 3 == 0) batch[i].headers.push_back({"event-type", "OrderPaid"});
+      }
+      for (const auto& r : publisher.PublishBatch(dispatch::Context::WithTimeout(60s), batch)) {
+        if (!r.ok()) ++failures;
+      }
+      for (int i = 0; i < 10; ++i) {
+        const dispatch::Message one{topic, "single-" + std::to_string(i), std::string(100, 's'),
+                                    {{"event-type", "OrderShipped"}}};
+        if (!publisher.Publish(dispatch::Context::WithTimeout(30s), one).ok()) ++failures;
+      }
+      published += 1000;
+      if (published == kMeasureFrom) rss_at_10k = bench::RssMib();
+      if (published >= next_report) {
+        std::printf("  %8ld messages: RSS %6.1f MiB\n", published, bench::RssMib());
+        std::fflush(stdout);
+        next_report += messages / 10;
+      }
+    }
+    rss_end = bench::RssMib();  // still running: a per-publisher cache counts
+    publisher.Close();
+  }
+  const double rss_closed = bench::RssMib();
+  RdKafka::wait_destroyed(5000);
+  if (keep_alive >= 0) {
+    close(keep_alive);
+    waitpid(child, nullptr, 0);
+  }
+  if (rss_at_10k < 0) rss_at_10k = rss_start;  // fewer than 10,000 messages
+  const double growth_mib = rss_end - rss_at_10k;
+  std::printf("B4 RSS after %ld published messages%s against after %ld\n", published,
+              quick ? " (quick mode: scaled down from 1,000,000)" : "", kMeasureFrom);
+  std::printf("  RSS before the publisher   %8.1f MiB\n", rss_start);
+  std::printf("  RSS after %7ld messages %8.1f MiB\n", kMeasureFrom, rss_at_10k);
+  std::printf("  RSS after %7ld messages %8.1f MiB\n", published, rss_end);
+  std::printf("  RSS after Close            %8.1f MiB\n", rss_closed);
+  std::printf("  growth                     %8.1f MiB   (target <= 16)\n", growth_mib);
+  std::printf("failures: %ld\n", failures);
+  std::printf(
+      "{\"scenario\": \"B4\", \"messages\": %ld, \"quick\": %s, \"rss_10k_mib\": %.1f, "
+      "\"rss_end_mib\": %.1f, \"rss_growth_mib\": %.2f, \"failures\": %ld}\n",
+      published, quick ? "true" : "false", rss_at_10k, rss_end, growth_mib,
+      failures);
+  return failures == 0 ? 0 : 1;
+}
