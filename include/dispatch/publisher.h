@@ -55,24 +55,20 @@ class Context {
   // `parent` with a deadline `timeout` from now (the earlier of the two
   // deadlines wins). A zero or negative timeout gives a context that has
   // already expired.
-  static Context WithTimeout(Clock::duration timeout,
-                             const Context& parent = Background()) {
+  static Context WithTimeout(Clock::duration timeout, const Context& parent = Background()) {
     return WithDeadline(Clock::now() + timeout, parent);
   }
 
   // `parent` with `deadline` (the earlier of the two deadlines wins).
-  static Context WithDeadline(Clock::time_point deadline,
-                              const Context& parent = Background()) {
+  static Context WithDeadline(Clock::time_point deadline, const Context& parent = Background()) {
     Context ctx = parent;
-    ctx.deadline_ = parent.deadline_ ? std::min(*parent.deadline_, deadline)
-                                     : deadline;
+    ctx.deadline_ = parent.deadline_ ? std::min(*parent.deadline_, deadline) : deadline;
     return ctx;
   }
 
   // `parent` cancelled when `token` is stopped. A context holds one token; a
   // new token replaces the parent's.
-  static Context WithStopToken(std::stop_token token,
-                               const Context& parent = Background()) {
+  static Context WithStopToken(std::stop_token token, const Context& parent = Background()) {
     Context ctx = parent;
     ctx.stop_token_ = std::move(token);
     return ctx;
@@ -145,8 +141,7 @@ struct Result {
     r.offset = offset;
     return r;
   }
-  static Result Error(ErrorCode code, Delivery delivery, bool retriable,
-                      std::string message) {
+  static Result Error(ErrorCode code, Delivery delivery, bool retriable, std::string message) {
     Result r;
     r.code = code;
     r.delivery = delivery;
@@ -164,8 +159,8 @@ inline std::optional<Result> ContextError(const Context& ctx) {
                          "context cancelled before publish");
   }
   if (ctx.Expired()) {
-    return Result::Error(ErrorCode::kDeadlineExceeded, Delivery::kNotDelivered,
-                         true, "context deadline passed before publish");
+    return Result::Error(ErrorCode::kDeadlineExceeded, Delivery::kNotDelivered, true,
+                         "context deadline passed before publish");
   }
   return std::nullopt;
 }
@@ -183,8 +178,7 @@ class Publisher {
   // Publishes all messages and returns one result per message, in input
   // order. Mark published exactly the rows whose result is ok(). This default
   // publishes one at a time; a Kafka publisher keeps them in flight together.
-  virtual std::vector<Result> PublishBatch(const Context& ctx,
-                                           std::span<const Message> messages) {
+  virtual std::vector<Result> PublishBatch(const Context& ctx, std::span<const Message> messages) {
     std::vector<Result> results;
     results.reserve(messages.size());
     for (const Message& message : messages) {

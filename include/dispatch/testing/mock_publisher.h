@@ -22,8 +22,8 @@ namespace dispatch::testing {
 class MockPublisher : public Publisher {
  public:
   MockPublisher() {
-    ON_CALL(*this, PublishBatch).WillByDefault(
-        [this](const Context& ctx, std::span<const Message> messages) {
+    ON_CALL(*this, PublishBatch)
+        .WillByDefault([this](const Context& ctx, std::span<const Message> messages) {
           return Publisher::PublishBatch(ctx, messages);
         });
   }
