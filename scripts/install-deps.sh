@@ -4,7 +4,9 @@
 # changes nothing and needs no network.
 set -euo pipefail
 
-packages=(g++ cmake ninja-build pkg-config librdkafka-dev libgtest-dev libgmock-dev libsqlite3-dev)
+packages=(g++ cmake ninja-build pkg-config librdkafka-dev libgtest-dev libgmock-dev libsqlite3-dev
+          # Developer tooling: style check, API reference, coverage report.
+          clang-format clang-tidy doxygen gcovr)
 
 missing=()
 for p in "${packages[@]}"; do

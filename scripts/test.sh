@@ -8,7 +8,15 @@
 # The sanitizer builds skip label `kafka`: the real-Kafka tests check the
 # broker-facing contract, which the release build already covers; under the
 # sanitizers they would only be slower. Set DISPATCH_KAFKA_TEST_BUILDS="release"
-# (for example) to run fewer builds.
+# (for example) to run fewer builds. Each build is the CMake preset of its name
+# (CMakePresets.json), so a developer reproduces it with `cmake --preset asan`.
+#
+# Then, each skipped when its variable is 1:
+#   consumers  the four ways a service consumes the library (DISPATCH_KAFKA_SKIP_CONSUMERS)
+#   style      clang-format and clang-tidy over src/ and include/ (DISPATCH_KAFKA_SKIP_STYLE)
+#   docs       the doxygen API reference, warnings as errors (DISPATCH_KAFKA_SKIP_DOCS)
+#   coverage   line and branch coverage of src/ by the unit and integration
+#              tests, HTML in build/coverage/html (DISPATCH_KAFKA_SKIP_COVERAGE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,13 +32,13 @@ jobs=${JOBS:-$(nproc)}
 for b in $builds; do
   select=()
   case "$b" in
-    release) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
-    asan) flags=(-DCMAKE_BUILD_TYPE=Debug "-DDISPATCH_KAFKA_SANITIZE=address,undefined"); select=(-LE kafka) ;;
-    tsan) flags=(-DCMAKE_BUILD_TYPE=Debug -DDISPATCH_KAFKA_SANITIZE=thread); select=(-LE kafka) ;;
+    release) ;;
+    asan | tsan) select=(-LE kafka) ;;
     *) echo "unknown build '$b' (allowed: release asan tsan)" >&2; exit 2 ;;
   esac
   echo "=== $b build"
-  cmake -S . -B "$root/$b" -G Ninja -DDISPATCH_KAFKA_WERROR=ON "${flags[@]}"
+  # The preset sets the build type, the sanitizer and warnings as errors.
+  cmake --preset "$b" -B "$root/$b"
   cmake --build "$root/$b" -j "$jobs"
   echo "=== $b tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -42,3 +50,8 @@ done
 if [ "${DISPATCH_KAFKA_SKIP_CONSUMERS:-0}" != 1 ]; then
   BUILD_ROOT="$root" scripts/check-consumers.sh
 fi
+
+export BUILD_ROOT="$root" JOBS="$jobs"
+if [ "${DISPATCH_KAFKA_SKIP_STYLE:-0}" != 1 ]; then scripts/check-style.sh; fi
+if [ "${DISPATCH_KAFKA_SKIP_DOCS:-0}" != 1 ]; then scripts/build-docs.sh; fi
+if [ "${DISPATCH_KAFKA_SKIP_COVERAGE:-0}" != 1 ]; then scripts/coverage.sh; fi

@@ -26,13 +26,10 @@ std::string Lower(std::string_view s) {
 // brackets) and throws a ConfigError naming the entry.
 void CheckBroker(const std::string& entry, std::size_t index) {
   const std::string field = "brokers[" + std::to_string(index) + "]";
-  const auto fail = [&](const std::string& why) {
-    throw ConfigError(field, field + ": " + why);
-  };
+  const auto fail = [&](const std::string& why) { throw ConfigError(field, field + ": " + why); };
   if (entry.empty()) fail("empty entry; expected \"host:port\"");
   if (entry.find_first_of(", \t\r\n") != std::string::npos) {
-    fail(Printable(entry) +
-         " holds a comma or white space; give one \"host:port\" per entry");
+    fail(Printable(entry) + " holds a comma or white space; give one \"host:port\" per entry");
   }
   std::string_view rest = entry;
   if (auto scheme = rest.find("://"); scheme != std::string_view::npos) {
@@ -80,8 +77,8 @@ void CheckBroker(const std::string& entry, std::size_t index) {
 std::string CheckTimeout(std::chrono::milliseconds value, const char* field) {
   if (value.count() < 0) {
     throw ConfigError(field, std::string(field) + ": " + std::to_string(value.count()) +
-                                 " ms is negative; allowed 0 (none) to " +
-                                 std::to_string(INT_MAX) + " ms");
+                                 " ms is negative; allowed 0 (none) to " + std::to_string(INT_MAX) +
+                                 " ms");
   }
   if (value.count() > INT_MAX) {
     throw ConfigError(field, std::string(field) + ": " + std::to_string(value.count()) +
@@ -233,11 +230,13 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
                                    "report, successful or not");
     }
     if (lname == "transactional.id") {
-      throw ConfigError(field, field + ": transactions are not supported; the idempotent "
-                                       "producer already prevents duplicates from retries");
+      throw ConfigError(field, field +
+                                   ": transactions are not supported; the idempotent "
+                                   "producer already prevents duplicates from retries");
     }
     if (lname == "enable.idempotence" && truthy && config.required_acks != RequiredAcks::All) {
-      throw ConfigError(field, field + ": " + Printable(value) + " needs required_acks All (it is " +
+      throw ConfigError(field, field + ": " + Printable(value) +
+                                   " needs required_acks All (it is " +
                                    (acks == 0 ? "None" : "Leader") +
                                    "); the idempotent producer requires acks=all");
     }
@@ -258,7 +257,7 @@ std::vector<std::pair<std::string, std::string>> EffectiveProperties(const Kafka
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& p : internal::BuildProperties(config)) {
     out.emplace_back(p.name, internal::IsSecretProperty(p.name) ? std::string(internal::kRedacted)
-                                                                 : std::move(p.value));
+                                                                : std::move(p.value));
   }
   return out;
 }

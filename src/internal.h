@@ -19,8 +19,7 @@ enum class Persisted { kNot = 0, kPossibly = 1, kYes = 2 };
 // Maps a librdkafka error code (rd_kafka_resp_err_t as int) and the message's
 // persistence status to a Result. `detail` is librdkafka's text for this
 // occurrence (may be empty).
-Result MapError(int rd_err, Persisted persisted, std::string_view topic,
-                std::string_view detail);
+Result MapError(int rd_err, Persisted persisted, std::string_view topic, std::string_view detail);
 
 // Why `topic` is not a valid Kafka topic name, or nullopt when it is.
 std::optional<std::string> TopicNameProblem(std::string_view topic);

@@ -15,38 +15,32 @@ struct Class {
 
 Class Classify(rd_kafka_resp_err_t err) {
   switch (err) {
-    case RD_KAFKA_RESP_ERR_NO_ERROR:
-      return {ErrorCode::kOk, false};
+    case RD_KAFKA_RESP_ERR_NO_ERROR: return {ErrorCode::kOk, false};
 
     // The write timeout (message.timeout.ms) or a local wait ran out.
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
     case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
-    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
-      return {ErrorCode::kDeadlineExceeded, true};
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL: return {ErrorCode::kDeadlineExceeded, true};
 
     // Purged by Close.
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
     case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-    case RD_KAFKA_RESP_ERR__DESTROY:
-      return {ErrorCode::kClosed, true};
+    case RD_KAFKA_RESP_ERR__DESTROY: return {ErrorCode::kClosed, true};
 
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-      return {ErrorCode::kMessageTooLarge, false};
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE: return {ErrorCode::kMessageTooLarge, false};
 
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-      return {ErrorCode::kUnknownTopic, false};
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION: return {ErrorCode::kUnknownTopic, false};
 
     case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR__BAD_MSG:
-    case RD_KAFKA_RESP_ERR__INVALID_TYPE:
-      return {ErrorCode::kInvalidMessage, false};
+    case RD_KAFKA_RESP_ERR__INVALID_TYPE: return {ErrorCode::kInvalidMessage, false};
 
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
@@ -59,8 +53,7 @@ Class Classify(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
     case RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM:
     case RD_KAFKA_RESP_ERR_ILLEGAL_SASL_STATE:
-    case RD_KAFKA_RESP_ERR__SSL:
-      return {ErrorCode::kAuthenticationFailed, true};
+    case RD_KAFKA_RESP_ERR__SSL: return {ErrorCode::kAuthenticationFailed, true};
 
     case RD_KAFKA_RESP_ERR__TRANSPORT:
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
@@ -79,12 +72,10 @@ Class Classify(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
     case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
     case RD_KAFKA_RESP_ERR_NOT_CONTROLLER:
-    case RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED:
-      return {ErrorCode::kBrokerUnavailable, true};
+    case RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED: return {ErrorCode::kBrokerUnavailable, true};
 
     // The producer is unusable; the row is fine and goes through a new one.
-    case RD_KAFKA_RESP_ERR__FATAL:
-      return {ErrorCode::kFatal, true};
+    case RD_KAFKA_RESP_ERR__FATAL: return {ErrorCode::kFatal, true};
 
     default:
       // An error we do not know is no proof that the row is poison: keep it.
@@ -103,8 +94,7 @@ Delivery FromPersisted(Persisted p) {
 
 }  // namespace
 
-Result MapError(int rd_err, Persisted persisted, std::string_view topic,
-                std::string_view detail) {
+Result MapError(int rd_err, Persisted persisted, std::string_view topic, std::string_view detail) {
   const auto err = static_cast<rd_kafka_resp_err_t>(rd_err);
   const Class c = Classify(err);
   if (c.code == ErrorCode::kOk) return Result::Delivered();

@@ -1,9 +1,10 @@
-// dispatch::Publisher: the broker-agnostic contract of an outbox publisher.
-//
-// This header depends on the C++20 standard library only. A dispatcher that
-// is written against dispatch::Publisher compiles and unit-tests without any
-// Kafka header; dispatch::kafka::KafkaPublisher and
-// dispatch::testing::MockPublisher implement it.
+/// @file
+/// dispatch::Publisher: the broker-agnostic contract of an outbox publisher.
+///
+/// This header depends on the C++20 standard library only. A dispatcher that
+/// is written against dispatch::Publisher compiles and unit-tests without any
+/// Kafka header; dispatch::kafka::KafkaPublisher and
+/// dispatch::testing::MockPublisher implement it.
 #pragma once
 
 #include <algorithm>
@@ -19,69 +20,74 @@
 
 namespace dispatch {
 
-// One record header. Kafka headers are ordered and a key may repeat; the
-// value is arbitrary bytes.
+/// One record header. Kafka headers are ordered and a key may repeat; the
+/// value is arbitrary bytes.
 struct Header {
-  std::string key;
-  std::string value;
+  std::string key;    ///< the header's name
+  std::string value;  ///< arbitrary bytes
 
+  /// Field by field, so tests can match what a publisher was given.
   friend bool operator==(const Header&, const Header&) = default;
 };
 
-// One outbox row as Kafka sees it.
+/// One outbox row as Kafka sees it.
 struct Message {
-  std::string topic;
-  // Absent (std::nullopt) and empty ("") are different records in Kafka: an
-  // absent key is spread over partitions, an empty key hashes like any other.
+  std::string topic;  ///< checked before publishing: see ErrorCode::kInvalidMessage
+  /// Absent (std::nullopt) and empty ("") are different records in Kafka: an
+  /// absent key is spread over partitions, an empty key hashes like any other.
   std::optional<std::string> key;
-  // Arbitrary bytes; std::string is only the container.
+  /// Arbitrary bytes; std::string is only the container.
   std::string value;
-  std::vector<Header> headers;
+  std::vector<Header> headers;  ///< sent in this order
 
+  /// Field by field, so tests can match what a publisher was given.
   friend bool operator==(const Message&, const Message&) = default;
 };
 
-// The deadline and cancellation of one call: the C++ counterpart of Go's
-// context.Context. A Context is a small value; copy it freely. Deadlines are on
-// the steady clock, so wall-clock jumps do not move them.
+/// The deadline and cancellation of one call: the C++ counterpart of Go's
+/// context.Context. A Context is a small value; copy it freely. Deadlines are on
+/// the steady clock, so wall-clock jumps do not move them.
 class Context {
  public:
+  /// Steady, so deadlines survive wall-clock jumps.
   using Clock = std::chrono::steady_clock;
 
-  // No deadline and no cancellation: the call is bounded only by the
-  // publisher's own write timeout.
+  /// No deadline and no cancellation: the call is bounded only by the
+  /// publisher's own write timeout.
   static Context Background() { return Context(); }
 
-  // `parent` with a deadline `timeout` from now (the earlier of the two
-  // deadlines wins). A zero or negative timeout gives a context that has
-  // already expired.
-  static Context WithTimeout(Clock::duration timeout,
-                             const Context& parent = Background()) {
+  /// `parent` with a deadline `timeout` from now (the earlier of the two
+  /// deadlines wins). A zero or negative timeout gives a context that has
+  /// already expired.
+  static Context WithTimeout(Clock::duration timeout, const Context& parent = Background()) {
     return WithDeadline(Clock::now() + timeout, parent);
   }
 
-  // `parent` with `deadline` (the earlier of the two deadlines wins).
-  static Context WithDeadline(Clock::time_point deadline,
-                              const Context& parent = Background()) {
+  /// `parent` with `deadline` (the earlier of the two deadlines wins).
+  static Context WithDeadline(Clock::time_point deadline, const Context& parent = Background()) {
     Context ctx = parent;
-    ctx.deadline_ = parent.deadline_ ? std::min(*parent.deadline_, deadline)
-                                     : deadline;
+    ctx.deadline_ = parent.deadline_ ? std::min(*parent.deadline_, deadline) : deadline;
     return ctx;
   }
 
-  // `parent` cancelled when `token` is stopped. A context holds one token; a
-  // new token replaces the parent's.
-  static Context WithStopToken(std::stop_token token,
-                               const Context& parent = Background()) {
+  /// `parent` cancelled when `token` is stopped. A context holds one token; a
+  /// new token replaces the parent's.
+  static Context WithStopToken(std::stop_token token, const Context& parent = Background()) {
     Context ctx = parent;
     ctx.stop_token_ = std::move(token);
     return ctx;
   }
 
+  /// The earliest deadline of this context and its parents; nullopt: none.
   const std::optional<Clock::time_point>& deadline() const { return deadline_; }
+  /// A token that is never stopped unless WithStopToken gave one.
   const std::stop_token& stop_token() const { return stop_token_; }
 
+  /// Whether the token was stopped; a publisher then stops waiting with
+  /// ErrorCode::kCancelled.
   bool Cancelled() const { return stop_token_.stop_requested(); }
+  /// Whether the deadline has passed; a publisher then stops waiting with
+  /// ErrorCode::kDeadlineExceeded.
   bool Expired() const { return deadline_ && Clock::now() >= *deadline_; }
 
  private:
@@ -89,64 +95,75 @@ class Context {
   std::stop_token stop_token_;
 };
 
-// Why a publish did not succeed. A small closed set: a dispatcher switches on
-// it, the message text is for people.
+/// Why a publish did not succeed. A small closed set: a dispatcher switches on
+/// it, the message text is for people.
 enum class ErrorCode {
   kOk = 0,
-  kCancelled,             // the Context's stop token was stopped
-  kDeadlineExceeded,      // the Context's deadline or the write timeout passed
-  kClosed,                // the publisher was closed (before or during the call)
-  kInvalidMessage,        // the message is malformed (for example its topic name)
-  kMessageTooLarge,       // larger than the client or the topic accepts
-  kUnknownTopic,          // the topic (or partition) does not exist
-  kNotAuthorized,         // the principal may not write to the topic
-  kAuthenticationFailed,  // SASL or TLS handshake rejected
-  kBrokerUnavailable,     // transport failure, no leader, not enough replicas
-  kBrokerRejected,        // any other error answered by the broker
-  kFatal,                 // the producer is unusable (idempotence broken);
-                          // recreate the publisher
-  kInternal,              // an unexpected local error of the client
+  kCancelled,             ///< the Context's stop token was stopped
+  kDeadlineExceeded,      ///< the Context's deadline or the write timeout passed
+  kClosed,                ///< the publisher was closed (before or during the call)
+  kInvalidMessage,        ///< the message is malformed (for example its topic name)
+  kMessageTooLarge,       ///< larger than the client or the topic accepts
+  kUnknownTopic,          ///< the topic (or partition) does not exist
+  kNotAuthorized,         ///< the principal may not write to the topic
+  kAuthenticationFailed,  ///< SASL or TLS handshake rejected
+  kBrokerUnavailable,     ///< transport failure, no leader, not enough replicas
+  kBrokerRejected,        ///< any other error answered by the broker
+  kFatal,                 ///< the producer is unusable (idempotence broken);
+                          ///< recreate the publisher
+  kInternal,              ///< an unexpected local error of the client
 };
 
-// Whether the message is in the topic.
+/// Whether the message is in the topic.
 enum class Delivery {
-  kDelivered,     // acknowledged by the broker as configured (required acks)
-  kNotDelivered,  // certainly not written: a retry cannot duplicate it
-  kUnknown,       // possibly written, or the caller stopped waiting: a retry
-                  // may duplicate it (consumers deduplicate)
+  kDelivered,     ///< acknowledged by the broker as configured (required acks)
+  kNotDelivered,  ///< certainly not written: a retry cannot duplicate it
+  kUnknown,       ///< possibly written, or the caller stopped waiting: a retry
+                  ///< may duplicate it (consumers deduplicate)
 };
 
+/// The name of a code or a delivery state, for logs ("deadline exceeded",
+/// "not_delivered").
+///@{
 std::string_view ToString(ErrorCode code);
 std::string_view ToString(Delivery delivery);
+///@}
 
-// The answer to one publish: a value, never an exception, because a failed
-// publish is an ordinary event in a dispatcher loop.
+/// The answer to one publish: a value, never an exception, because a failed
+/// publish is an ordinary event in a dispatcher loop.
 struct Result {
-  ErrorCode code = ErrorCode::kOk;
+  ErrorCode code = ErrorCode::kOk;  ///< what happened: switch on this, not on `message`
+  /// Whether the message may be in the topic, and so whether a retry may
+  /// duplicate it; meaningful on errors too.
   Delivery delivery = Delivery::kDelivered;
-  // True when the row itself is fine and publishing it again can succeed once
-  // the condition clears (or, after kFatal, once the publisher is recreated).
-  // False when the message itself is rejected (too large, invalid or
-  // unauthorized topic): the dispatcher should park the row, not retry it.
+  /// True when the row itself is fine and publishing it again can succeed once
+  /// the condition clears (or, after kFatal, once the publisher is recreated).
+  /// False when the message itself is rejected (too large, invalid or
+  /// unauthorized topic): the dispatcher should park the row, not retry it.
   bool retriable = false;
-  // For people: names the error and the topic. Never holds a secret.
+  /// For people: names the error and the topic. Never holds a secret.
   std::string message;
-  // Where the message landed, when delivered and known; -1 otherwise.
+  /// Where the message landed, when delivered and known; -1 otherwise.
+  ///@{
   std::int32_t partition = -1;
   std::int64_t offset = -1;
+  ///@}
 
+  /// Delivered: mark the row published.
   bool ok() const { return code == ErrorCode::kOk; }
-  // Not ok and not worth retrying: park the row.
+  /// Not ok and not worth retrying: park the row.
   bool permanent() const { return !ok() && !retriable; }
 
+  /// A success, for implementations and for mocks.
   static Result Delivered(std::int32_t partition = -1, std::int64_t offset = -1) {
     Result r;
     r.partition = partition;
     r.offset = offset;
     return r;
   }
-  static Result Error(ErrorCode code, Delivery delivery, bool retriable,
-                      std::string message) {
+  /// A failure, for implementations and for mocks; `message` must not hold a
+  /// secret.
+  static Result Error(ErrorCode code, Delivery delivery, bool retriable, std::string message) {
     Result r;
     r.code = code;
     r.delivery = delivery;
@@ -156,35 +173,34 @@ struct Result {
   }
 };
 
-// The result of a call that stopped before publishing anything because its
-// context was already cancelled or expired; nullopt when the context is live.
+/// The result of a call that stopped before publishing anything because its
+/// context was already cancelled or expired; nullopt when the context is live.
 inline std::optional<Result> ContextError(const Context& ctx) {
   if (ctx.Cancelled()) {
     return Result::Error(ErrorCode::kCancelled, Delivery::kNotDelivered, true,
                          "context cancelled before publish");
   }
   if (ctx.Expired()) {
-    return Result::Error(ErrorCode::kDeadlineExceeded, Delivery::kNotDelivered,
-                         true, "context deadline passed before publish");
+    return Result::Error(ErrorCode::kDeadlineExceeded, Delivery::kNotDelivered, true,
+                         "context deadline passed before publish");
   }
   return std::nullopt;
 }
 
-// Publishes outbox rows. Implementations are thread-safe: any number of
-// threads may call Publish and PublishBatch at once.
+/// Publishes outbox rows. Implementations are thread-safe: any number of
+/// threads may call Publish and PublishBatch at once.
 class Publisher {
  public:
   virtual ~Publisher() = default;
 
-  // Publishes one message and returns when it is acknowledged, fails, the
-  // context's deadline passes, or its token is stopped, whichever is first.
+  /// Publishes one message and returns when it is acknowledged, fails, the
+  /// context's deadline passes, or its token is stopped, whichever is first.
   virtual Result Publish(const Context& ctx, const Message& message) = 0;
 
-  // Publishes all messages and returns one result per message, in input
-  // order. Mark published exactly the rows whose result is ok(). This default
-  // publishes one at a time; a Kafka publisher keeps them in flight together.
-  virtual std::vector<Result> PublishBatch(const Context& ctx,
-                                           std::span<const Message> messages) {
+  /// Publishes all messages and returns one result per message, in input
+  /// order. Mark published exactly the rows whose result is ok(). This default
+  /// publishes one at a time; a Kafka publisher keeps them in flight together.
+  virtual std::vector<Result> PublishBatch(const Context& ctx, std::span<const Message> messages) {
     std::vector<Result> results;
     results.reserve(messages.size());
     for (const Message& message : messages) {

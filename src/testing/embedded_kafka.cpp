@@ -193,8 +193,8 @@ std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& t
         const char* name = nullptr;
         const void* value = nullptr;
         size_t size = 0;
-        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-                           RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (size_t i = 0;
+             rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
              ++i) {
           r.headers.push_back(
               Header{name, value ? std::string(static_cast<const char*>(value), size) : ""});

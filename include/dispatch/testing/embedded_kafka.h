@@ -1,9 +1,10 @@
-// dispatch::testing::EmbeddedKafkaCluster: librdkafka's in-process mock
-// cluster, for fast, deterministic tests with fault injection.
-//
-// It speaks the real Kafka protocol over loopback sockets. It is not Kafka: it
-// creates unknown topics on demand, enforces no authentication and has no real
-// replication. Use a real broker for those.
+/// @file
+/// dispatch::testing::EmbeddedKafkaCluster: librdkafka's in-process mock
+/// cluster, for fast, deterministic tests with fault injection.
+///
+/// It speaks the real Kafka protocol over loopback sockets. It is not Kafka: it
+/// creates unknown topics on demand, enforces no authentication and has no real
+/// replication. Use a real broker for those.
 #pragma once
 
 #include <chrono>
@@ -17,16 +18,18 @@
 
 namespace dispatch::testing {
 
-// Kafka protocol request types (ApiKey) that faults are usually injected into.
+/// Kafka protocol request types (ApiKey) that faults are usually injected into.
 enum class ApiKey : std::int16_t {
   kProduce = 0,
   kMetadata = 3,
   kInitProducerId = 22,
 };
 
-// Kafka protocol error codes, by their protocol numbers, for fault injection.
-// Any other protocol error code can be passed as a plain int.
+/// Kafka protocol error codes, by their protocol numbers, for fault injection.
+/// Any other protocol error code can be passed as a plain int.
 namespace kafka_error {
+/// Named as in the Kafka protocol's error table.
+///@{
 inline constexpr int kUnknownTopicOrPartition = 3;
 inline constexpr int kLeaderNotAvailable = 5;
 inline constexpr int kNotLeaderForPartition = 6;
@@ -38,58 +41,67 @@ inline constexpr int kNotEnoughReplicasAfterAppend = 20;
 inline constexpr int kTopicAuthorizationFailed = 29;
 inline constexpr int kOutOfOrderSequenceNumber = 45;
 inline constexpr int kInvalidProducerEpoch = 47;
-// librdkafka's local code that makes the mock broker drop the connection.
+///@}
+/// librdkafka's local code that makes the mock broker drop the connection.
 inline constexpr int kDisconnect = -195;
 }  // namespace kafka_error
 
-// A record read back from a topic.
+/// A record read back from a topic.
 struct Record {
+  /// Where the record is.
+  ///@{
   std::int32_t partition = -1;
   std::int64_t offset = -1;
-  std::optional<std::string> key;    // nullopt: the record has a null key
-  std::optional<std::string> value;  // nullopt: the record has a null value
-  std::vector<Header> headers;
+  ///@}
+  std::optional<std::string> key;    ///< nullopt: the record has a null key
+  std::optional<std::string> value;  ///< nullopt: the record has a null value
+  std::vector<Header> headers;       ///< in the order they were written
 };
 
+/// A Kafka cluster inside the test process; destroying it stops the brokers.
 class EmbeddedKafkaCluster {
  public:
-  // Starts `brokers` brokers (ids 1..brokers) on loopback ports.
+  /// Starts `brokers` brokers (ids 1..brokers) on loopback ports.
   explicit EmbeddedKafkaCluster(int brokers = 1);
   ~EmbeddedKafkaCluster();
   EmbeddedKafkaCluster(const EmbeddedKafkaCluster&) = delete;
   EmbeddedKafkaCluster& operator=(const EmbeddedKafkaCluster&) = delete;
 
-  // "127.0.0.1:port,..." for KafkaConfig::brokers (one string; see Brokers()).
+  /// "127.0.0.1:port,..." for KafkaConfig::brokers (one string; see Brokers()).
   std::string Bootstrap() const;
-  // The same, one entry per broker.
+  /// The same, one entry per broker.
   std::vector<std::string> Brokers() const;
 
-  // Creates a topic; throws std::runtime_error naming the topic on failure.
+  /// Creates a topic; throws std::runtime_error naming the topic on failure.
   void CreateTopic(const std::string& topic, int partitions = 1, int replication = 1);
 
-  // The next errors.size() requests of type `api` fail with these protocol
-  // error codes, in order (0 lets one through).
+  /// The next errors.size() requests of type `api` fail with these protocol
+  /// error codes, in order (0 lets one through).
   void PushRequestErrors(ApiKey api, const std::vector<int>& errors);
-  // The same, for one broker only, each error answered after `rtt`.
+  /// The same, for one broker only, each error answered after `rtt`.
   void PushBrokerRequestErrors(int broker_id, ApiKey api, const std::vector<int>& errors,
                                std::chrono::milliseconds rtt = std::chrono::milliseconds(0));
+  /// Drops the errors that PushRequestErrors queued for `api` and that no
+  /// request has used yet.
   void ClearRequestErrors(ApiKey api);
 
-  // Makes metadata requests for `topic` answer with `error` (0 clears it).
+  /// Makes metadata requests for `topic` answer with `error` (0 clears it).
   void SetTopicError(const std::string& topic, int error);
 
-  // Disconnects a broker (-1: all) and refuses new connections; BrokerUp
-  // undoes it. Neither moves partition leadership.
+  /// Disconnects a broker (-1: all) and refuses new connections; BrokerUp
+  /// undoes it. Neither moves partition leadership.
+  ///@{
   void BrokerDown(int broker_id);
   void BrokerUp(int broker_id);
-  // Delays every response of a broker (-1: all).
+  ///@}
+  /// Delays every response of a broker (-1: all).
   void SetRtt(int broker_id, std::chrono::milliseconds rtt);
-  // Moves the leadership of a partition (-1 leaves it without a leader).
+  /// Moves the leadership of a partition (-1 leaves it without a leader).
   void SetPartitionLeader(const std::string& topic, int partition, int broker_id);
 
-  // Reads a topic from the beginning, all partitions, until `count` records
-  // arrived or `timeout` passed, and returns what arrived (in partition, then
-  // offset order).
+  /// Reads a topic from the beginning, all partitions, until `count` records
+  /// arrived or `timeout` passed, and returns what arrived (in partition, then
+  /// offset order).
   std::vector<Record> ReadTopic(const std::string& topic, std::size_t count,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
@@ -98,7 +110,7 @@ class EmbeddedKafkaCluster {
   std::unique_ptr<Impl> impl_;
 };
 
-// Reads `topic` from any cluster at `bootstrap` (see EmbeddedKafkaCluster::ReadTopic).
+/// Reads `topic` from any cluster at `bootstrap` (see EmbeddedKafkaCluster::ReadTopic).
 std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& topic,
                               std::size_t count, std::chrono::milliseconds timeout);
 

@@ -1,13 +1,16 @@
-// dispatch::testing::MockPublisher: a GoogleMock Publisher, so a dispatcher
-// can be unit-tested without Kafka.
-//
-//   dispatch::testing::MockPublisher publisher;
-//   EXPECT_CALL(publisher, Publish(_, Field(&dispatch::Message::key, "order-7")))
-//       .WillOnce(Return(dispatch::Result::Delivered()));
-//
-// PublishBatch is mocked too. By default it forwards to the base class, which
-// calls the mocked Publish once per message, so expectations on Publish also
-// cover batches; override it with EXPECT_CALL(publisher, PublishBatch(...)).
+/// @file
+/// dispatch::testing::MockPublisher: a GoogleMock Publisher, so a dispatcher
+/// can be unit-tested without Kafka.
+///
+/// @code
+///   dispatch::testing::MockPublisher publisher;
+///   EXPECT_CALL(publisher, Publish(_, Field(&dispatch::Message::key, "order-7")))
+///       .WillOnce(Return(dispatch::Result::Delivered()));
+/// @endcode
+///
+/// PublishBatch is mocked too. By default it forwards to the base class, which
+/// calls the mocked Publish once per message, so expectations on Publish also
+/// cover batches; override it with EXPECT_CALL(publisher, PublishBatch(...)).
 #pragma once
 
 #include <gmock/gmock.h>
@@ -19,16 +22,24 @@
 
 namespace dispatch::testing {
 
+/// A GoogleMock dispatch::Publisher; see mock_publisher.h for how batches reach
+/// the mocked Publish.
 class MockPublisher : public Publisher {
  public:
+  /// Makes PublishBatch forward to Publisher::PublishBatch until a test sets
+  /// an expectation on it.
   MockPublisher() {
-    ON_CALL(*this, PublishBatch).WillByDefault(
-        [this](const Context& ctx, std::span<const Message> messages) {
+    ON_CALL(*this, PublishBatch)
+        .WillByDefault([this](const Context& ctx, std::span<const Message> messages) {
           return Publisher::PublishBatch(ctx, messages);
         });
   }
 
+  /// Mocked dispatch::Publisher::Publish; returns a default Result (ok) when
+  /// a test sets no action.
   MOCK_METHOD(Result, Publish, (const Context& ctx, const Message& message), (override));
+  /// Mocked dispatch::Publisher::PublishBatch; calls the mocked Publish once
+  /// per message unless a test sets an expectation on it.
   MOCK_METHOD(std::vector<Result>, PublishBatch,
               (const Context& ctx, std::span<const Message> messages), (override));
 };
