@@ -177,8 +177,9 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
   CheckTimeout(config.close_timeout, "close_timeout");
   const std::string stats_ms = CheckTimeout(config.statistics_interval, "statistics_interval");
   if (config.statistics_interval.count() > 0 && !config.statistics) {
-    throw ConfigError("statistics", "statistics: empty while statistics_interval is " + stats_ms +
-                                        " ms; set a hook to receive them, or set the interval to 0");
+    throw ConfigError("statistics",
+                      "statistics: empty while statistics_interval is " + stats_ms +
+                          " ms; set a hook to receive them, or set the interval to 0");
   }
   if (config.statistics_interval.count() > 0) {
     props.push_back({"statistics.interval.ms", stats_ms, "statistics_interval"});

@@ -91,8 +91,8 @@ std::pair<std::string_view, std::string_view> SplitBroker(std::string_view text)
   if (end == std::string_view::npos) return {{}, text};
   const std::string_view thread = text.substr(kPrefix.size(), end - kPrefix.size());
   const std::string_view rest = text.substr(end + 3);
-  const bool is_broker = !thread.empty() && thread.front() != ':' &&
-                         thread.find(':') != std::string_view::npos;
+  const bool is_broker =
+      !thread.empty() && thread.front() != ':' && thread.find(':') != std::string_view::npos;
   return {is_broker ? thread : std::string_view(), rest};
 }
 
@@ -102,8 +102,8 @@ class LatencyHistogram {
  public:
   void Record(double us) {
     const double clamped = std::max(us, 1.0);
-    const auto i = std::min<std::size_t>(static_cast<std::size_t>(4.0 * std::log2(clamped)),
-                                         kBuckets - 1);
+    const auto i =
+        std::min<std::size_t>(static_cast<std::size_t>(4.0 * std::log2(clamped)), kBuckets - 1);
     counts_[i].fetch_add(1, std::memory_order_relaxed);
     double max = max_us_.load(std::memory_order_relaxed);
     while (us > max && !max_us_.compare_exchange_weak(max, us, std::memory_order_relaxed)) {
@@ -113,7 +113,8 @@ class LatencyHistogram {
   double Quantile(double q) const {
     std::array<std::uint64_t, kBuckets> c{};
     std::uint64_t total = 0;
-    for (std::size_t i = 0; i < kBuckets; ++i) total += c[i] = counts_[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < kBuckets; ++i)
+      total += c[i] = counts_[i].load(std::memory_order_relaxed);
     if (total == 0) return 0;
     const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(total - 1));
     std::uint64_t seen = 0;
@@ -126,7 +127,7 @@ class LatencyHistogram {
   double Max() const { return max_us_.load(std::memory_order_relaxed); }
 
  private:
-  static constexpr std::size_t kBuckets = 4 * 27;  // up to 2^27 us, about 2 minutes
+  static constexpr std::size_t kBuckets = std::size_t{4} * 27;  // up to 2^27 us, about 2 minutes
   std::array<std::atomic<std::uint64_t>, kBuckets> counts_{};
   std::atomic<double> max_us_{0};
 };
@@ -146,8 +147,8 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     for (const auto& p : props) {
       if (conf->set(p.name, p.value, errstr) != RdKafka::Conf::CONF_OK) {
         if (internal::IsSecretProperty(p.name)) errstr = internal::Redact(errstr, p.value);
-        throw ConfigError(p.field, p.field + ": librdkafka rejected property \"" + p.name +
-                                       "\": " + errstr);
+        throw ConfigError(p.field,
+                          p.field + ": librdkafka rejected property \"" + p.name + "\": " + errstr);
       }
     }
     if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), errstr) !=
@@ -172,9 +173,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     poller_ = std::thread([this] { Poll(); });
   }
 
-  ~Impl() override {
-    Close();
-  }
+  ~Impl() override { Close(); }
 
   Result Publish(const Context& ctx, const Message& message) {
     const auto start = Clock::now();
@@ -260,8 +259,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
                          " ms passed; " + std::to_string(left) +
                          " message(s) were purged and reported kClosed";
       CallLog(log_, LogLevel::kWarning, "DISPATCH", text);
-      return Result::Error(ErrorCode::kDeadlineExceeded, Delivery::kUnknown, true,
-                           std::move(text));
+      return Result::Error(ErrorCode::kDeadlineExceeded, Delivery::kUnknown, true, std::move(text));
     }
     return Result::Delivered();
   }
@@ -323,8 +321,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
         CallLog(log_, event.fatal() ? LogLevel::kCritical : LogLevel::kError, "ERROR", text);
         break;
       }
-      default:
-        break;
+      default: break;
     }
   }
 
@@ -390,8 +387,8 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
                                        key_size, 0, pending.get());
       if (err == RdKafka::ERR_NO_ERROR) {
         producing_.fetch_sub(1);
-        headers.release();  // owned by librdkafka now
-        pending.release();  // deleted by dr_cb
+        (void)headers.release();  // owned by librdkafka now
+        (void)pending.release();  // deleted by dr_cb
         return std::nullopt;
       }
       in_flight_.fetch_sub(1);
@@ -445,7 +442,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     }
     std::unique_lock lock(call->mu);
     const auto all_done = [&call] { return call->remaining == 0; };
-    std::stop_token stop = ctx.stop_token();
+    const std::stop_token& stop = ctx.stop_token();
     const bool finished = deadline ? call->cv.wait_until(lock, stop, *deadline, all_done)
                                    : call->cv.wait(lock, stop, all_done);
     if (!finished) {
@@ -510,8 +507,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   }
 
   static Result ClosedResult() {
-    return Result::Error(ErrorCode::kClosed, Delivery::kNotDelivered, true,
-                         "publisher is closed");
+    return Result::Error(ErrorCode::kClosed, Delivery::kNotDelivered, true, "publisher is closed");
   }
 
   static std::size_t Size(const Message& m) {
@@ -549,8 +545,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   std::string fatal_reason_;
 };
 
-KafkaPublisher::KafkaPublisher(const KafkaConfig& config)
-    : impl_(std::make_unique<Impl>(config)) {}
+KafkaPublisher::KafkaPublisher(const KafkaConfig& config) : impl_(std::make_unique<Impl>(config)) {}
 
 KafkaPublisher::~KafkaPublisher() = default;
 
