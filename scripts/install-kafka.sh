@@ -15,19 +15,7 @@ pom=$root/scripts/kafka/pom.xml
 # The JDK (not only the JRE) because a test compiles a few lines of Java that
 # ask Kafka's own client which partition a key belongs to.
 packages=(openjdk-17-jre-headless openjdk-17-jdk-headless maven kcat python3)
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if ((${#missing[@]} > 0)); then
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
-  echo "installing: ${missing[*]}"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+"$root/scripts/apt-install-missing.sh" "${packages[@]}"
 
 # The stamp holds the pom's hash: changing the pinned version refetches.
 stamp=$dist/.pom.sha256
