@@ -179,7 +179,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     const auto start = Clock::now();
     Result r = Refuse(ctx).value_or(Result());
     if (r.ok()) r = std::move(Send(ctx, std::span<const Message>(&message, 1))[0]);
-    Account(r, start);
+    Account(r, MicrosSince(start));
     return r;
   }
 
@@ -191,7 +191,8 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     } else {
       results = Send(ctx, messages);
     }
-    for (const Result& r : results) Account(r, start);
+    const double us = MicrosSince(start);  // one clock read for the whole batch
+    for (const Result& r : results) Account(r, us);
     return results;
   }
 
@@ -326,14 +327,18 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   }
 
  private:
-  void Account(const Result& r, Clock::time_point start) {
+  static double MicrosSince(Clock::time_point start) {
+    return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+  }
+
+  void Account(const Result& r, double latency_us) {
     if (r.ok()) {
       published_.fetch_add(1, std::memory_order_relaxed);
     } else {
       failed_by_code_[static_cast<std::size_t>(r.code)].fetch_add(1, std::memory_order_relaxed);
     }
     by_delivery_[static_cast<std::size_t>(r.delivery)].fetch_add(1, std::memory_order_relaxed);
-    latency_.Record(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    latency_.Record(latency_us);
   }
 
   // The result for a call that must not produce at all, or nullopt.
