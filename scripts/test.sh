@@ -17,6 +17,8 @@
 #   docs       the doxygen API reference, warnings as errors (DISPATCH_KAFKA_SKIP_DOCS)
 #   coverage   line and branch coverage of src/ by the unit and integration
 #              tests, HTML in build/coverage/html (DISPATCH_KAFKA_SKIP_COVERAGE)
+#   fuzz       libFuzzer over config validation and Publish, 30 s per target
+#              (Clang, ASan+UBSan; DISPATCH_KAFKA_SKIP_FUZZ, FUZZ_SECONDS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,3 +57,4 @@ export BUILD_ROOT="$root" JOBS="$jobs"
 if [ "${DISPATCH_KAFKA_SKIP_STYLE:-0}" != 1 ]; then scripts/check-style.sh; fi
 if [ "${DISPATCH_KAFKA_SKIP_DOCS:-0}" != 1 ]; then scripts/build-docs.sh; fi
 if [ "${DISPATCH_KAFKA_SKIP_COVERAGE:-0}" != 1 ]; then scripts/coverage.sh; fi
+if [ "${DISPATCH_KAFKA_SKIP_FUZZ:-0}" != 1 ]; then scripts/fuzz.sh; fi
