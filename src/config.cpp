@@ -100,6 +100,11 @@ const char* PartitionerName(Partitioner p) {
   return nullptr;
 }
 
+// librdkafka decides that a topic is unknown on a topic scan that runs every
+// second, after topic.metadata.propagation.max.ms: the window must end this
+// long before the write timeout for the verdict to come first.
+constexpr long long kTopicScanSlackMs = 1500;
+
 // Properties that a KafkaConfig field owns, with that field.
 constexpr std::pair<std::string_view, std::string_view> kOwned[] = {
     {"bootstrap.servers", "brokers"},
@@ -207,8 +212,13 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
   // the topic is still propagating), longer than the write timeout: the
   // caller would see a deadline instead of "unknown topic". Half the write
   // timeout, at most 5 s, still covers the propagation of a new topic.
+  // The window also ends kTopicScanSlackMs before the write timeout (0 when
+  // the timeout is shorter): with a 2 s write timeout, half of it raced the
+  // timeout and a missing topic came back as a retriable deadline.
   if (config.write_timeout.count() > 0) {
-    const auto propagation = std::min<long long>(config.write_timeout.count() / 2, 5000);
+    const long long timeout = config.write_timeout.count();
+    const auto propagation =
+        std::max(0LL, std::min({timeout / 2, timeout - kTopicScanSlackMs, 5000LL}));
     props.push_back(
         {"topic.metadata.propagation.max.ms", std::to_string(propagation), "write_timeout"});
   }

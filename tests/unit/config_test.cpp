@@ -77,6 +77,23 @@ TEST(Config, ZeroWriteTimeoutMeansNone) {
   EXPECT_NO_THROW(KafkaPublisher{config});
 }
 
+TEST(Config, UnknownTopicVerdictFitsInsideTheWriteTimeout) {
+  // librdkafka decides on a 1 s scan after the propagation window: the window
+  // is half the write timeout, at most 5 s, and ends 1.5 s before it.
+  KafkaConfig config = Valid();
+  config.write_timeout = 10s;
+  EXPECT_EQ(Property(config, "topic.metadata.propagation.max.ms"), "5000");
+  config.write_timeout = 60s;
+  EXPECT_EQ(Property(config, "topic.metadata.propagation.max.ms"), "5000");
+  config.write_timeout = 4s;
+  EXPECT_EQ(Property(config, "topic.metadata.propagation.max.ms"), "2000");
+  config.write_timeout = 2s;
+  EXPECT_EQ(Property(config, "topic.metadata.propagation.max.ms"), "500");
+  config.write_timeout = 1s;
+  EXPECT_EQ(Property(config, "topic.metadata.propagation.max.ms"), "0");
+  EXPECT_NO_THROW(KafkaPublisher{config});
+}
+
 TEST(Config, EmptyBrokerListIsRejected) {
   const ConfigError e = Rejected(DefaultKafkaConfig());
   EXPECT_EQ(e.field(), "brokers");
