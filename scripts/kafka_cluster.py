@@ -20,7 +20,8 @@ the helpers use: SSL, SASL_SSL (SCRAM-SHA-512 and PLAIN) and SSL_ALT, whose
 certificate names another host (for hostname verification). Certificates (a
 CA, a second CA that signed nothing the broker shows, the broker's, a client's
 with an encrypted key) and passwords are made at start in DIR/tls; the
-SCRAM user is created when the storage is formatted. cluster.env then names
+SCRAM user is created when the storage is formatted. ACLs are on
+(StandardAuthorizer) with a PLAIN user that has none. cluster.env then names
 the listeners, the files and the credentials for the tests.
 """
 
@@ -133,7 +134,13 @@ def secure_properties(node, tls_dir, sec):
             "org.apache.kafka.common.security.scram.ScramLoginModule required;",
         "listener.name.sasl_ssl.plain.sasl.jaas.config":
             ("org.apache.kafka.common.security.plain.PlainLoginModule required "
-             f'user_{sec["plain_user"]}="{sec["plain_password"]}";'),
+             f'user_{sec["plain_user"]}="{sec["plain_password"]}" '
+             f'user_{sec["acl_less_user"]}="{sec["acl_less_password"]}";'),
+        # ACLs on: the plaintext and SSL listeners (principal ANONYMOUS: the
+        # helpers, the controller) and the two SASL users are super users;
+        # acl_less_user may log in but has no ACL at all.
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:ANONYMOUS;User:{sec['scram_user']};User:{sec['plain_user']}",
     }
     for listener, name in (("ssl", "broker"), ("sasl_ssl", "broker"), ("ssl_alt", "broker-other")):
         for k, v in ks(name).items():
@@ -320,7 +327,8 @@ def cmd_start(args):
         tls_dir = os.path.join(cluster_dir, "tls")
         sec = make_tls(tls_dir)
         sec.update(scram_user="alice", scram_password="scram-" + secrets.token_hex(12),
-                   plain_user="bob", plain_password="plain-" + secrets.token_hex(12))
+                   plain_user="bob", plain_password="plain-" + secrets.token_hex(12),
+                   acl_less_user="carol", acl_less_password="acl-less-" + secrets.token_hex(12))
         extra = secure_properties(n, tls_dir, sec)
         format_extra = ["--add-scram",
                         f"SCRAM-SHA-512=[name={sec['scram_user']},password={sec['scram_password']}]"]
@@ -335,6 +343,7 @@ def cmd_start(args):
             "client_key_password": sec["client_key_password"],
             "scram_user": sec["scram_user"], "scram_password": sec["scram_password"],
             "plain_user": sec["plain_user"], "plain_password": sec["plain_password"],
+            "acl_less_user": sec["acl_less_user"], "acl_less_password": sec["acl_less_password"],
         }
     formats = []
     for n in nodes:

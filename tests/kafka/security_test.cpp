@@ -46,7 +46,8 @@ class SecureKafka : public ::testing::Test {
       if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
     }
     ASSERT_TRUE(env_.count("ssl_bootstrap")) << dir << " was not started with --secure";
-    secrets_ = {env_["client_key_password"], env_["scram_password"], env_["plain_password"]};
+    secrets_ = {env_["client_key_password"], env_["scram_password"], env_["plain_password"],
+                env_["acl_less_password"]};
   }
 
   void TearDown() override {
@@ -250,6 +251,19 @@ TEST_F(SecureKafka, SaslScramSha512WithAWrongPasswordFailsAsAnAuthenticationFail
       Publish(Sasl("SCRAM-SHA-512", Env("scram_user"), "wrong-" + Env("scram_password")),
               Topic("scram-bad"), "SASL_SSL SCRAM-SHA-512, wrong password", &elapsed);
   ExpectAuthenticationFailure(r, elapsed);
+}
+
+TEST_F(SecureKafka, AuthenticatedUserWithoutAclsIsNotAuthorizedAndNothingIsWritten) {
+  const std::string topic = Topic("no-acl");
+  Clock::duration elapsed{};
+  const Result r = Publish(Sasl("PLAIN", Env("acl_less_user"), Env("acl_less_password")), topic,
+                           "SASL_SSL PLAIN, user without ACLs", &elapsed);
+  EXPECT_EQ(r.code, ErrorCode::kNotAuthorized) << r.message;
+  EXPECT_NE(r.delivery, Delivery::kDelivered);
+  EXPECT_FALSE(r.retriable);
+  EXPECT_LT(elapsed, kPromptly) << r.message;
+  std::string why;
+  EXPECT_TRUE(RealKafka::FromEnvironment(&why)->ReadWithKcat(topic).empty());
 }
 
 TEST_F(SecureKafka, EffectivePropertiesNameTheSecretsButNeverShowThem) {
