@@ -9,6 +9,7 @@
 // own shared_ptr and changes nothing.
 #include "dispatch/kafka/kafka_publisher.h"
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
@@ -274,6 +276,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     if (m.err() == RdKafka::ERR_NO_ERROR) {
       // librdkafka says -1001 (invalid) where the offset is unknown.
       r = Result::Delivered(m.partition(), m.offset() >= 0 ? m.offset() : -1);
+      ClearAuthenticationFailure();
       // With acks=0 librdkafka cannot know: it reports "possibly persisted".
       if (m.status() != RdKafka::Message::MSG_STATUS_PERSISTED) r.delivery = Delivery::kUnknown;
     } else {
@@ -320,6 +323,10 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
         if (event.fatal()) RecordFatal();
         const std::string text = RdKafka::err2str(event.err()) + ": " + event.str();
         CallLog(log_, event.fatal() ? LogLevel::kCritical : LogLevel::kError, "ERROR", text);
+        if (!event.fatal() &&
+            (event.err() == RdKafka::ERR__SSL || event.err() == RdKafka::ERR__AUTHENTICATION)) {
+          EndWaitsOnAuthenticationFailure(event.err(), text);
+        }
         break;
       }
       default: break;
@@ -446,6 +453,10 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
       }
     }
     std::unique_lock lock(call->mu);
+    // Authentication is failing: waiting would only end at the deadline.
+    if (call->remaining > 0) {
+      if (auto failure = StandingAuthenticationFailure()) call->FinishOpenSlots(*failure);
+    }
     const auto all_done = [&call] { return call->remaining == 0; };
     const std::stop_token& stop = ctx.stop_token();
     const bool finished = deadline ? call->cv.wait_until(lock, stop, *deadline, all_done)
@@ -488,6 +499,46 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
 
   void Poll() {
     while (!stop_poller_.load()) producer_->poll(50);
+  }
+
+  // librdkafka keeps messages queued through TLS and SASL failures (it
+  // retries the connection) until message.timeout.ms, so a wrong CA or
+  // password would look like a timeout. Waiting callers learn the reason
+  // now. Their messages stay queued and may still be written if the broker
+  // side is fixed in time: hence kUnknown, as for a deadline.
+  void EndWaitsOnAuthenticationFailure(RdKafka::ErrorCode err, const std::string& text) {
+    const Result r = Result::Error(ErrorCode::kAuthenticationFailed, Delivery::kUnknown, true,
+                                   std::string(ToString(ErrorCode::kAuthenticationFailed)) + ": " +
+                                       text + " (librdkafka " +
+                                       rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)) +
+                                       "); the message stays queued and may still be written");
+    {
+      std::lock_guard lock(auth_mu_);
+      auth_failure_ = r;
+      auth_failed_.store(true);
+    }
+    std::lock_guard calls_lock(calls_mu_);
+    for (Call* call : calls_) {
+      std::lock_guard lock(call->mu);
+      if (call->remaining == 0) continue;
+      call->FinishOpenSlots(r);
+      call->cv.notify_all();
+    }
+  }
+
+  // librdkafka reports an identical failure again only now and then, so the
+  // last one stands until a delivery shows that authentication works again.
+  std::optional<Result> StandingAuthenticationFailure() {
+    if (!auth_failed_.load()) return std::nullopt;
+    std::lock_guard lock(auth_mu_);
+    return auth_failure_;
+  }
+
+  void ClearAuthenticationFailure() {
+    if (!auth_failed_.load(std::memory_order_relaxed)) return;
+    std::lock_guard lock(auth_mu_);
+    auth_failure_.reset();
+    auth_failed_.store(false);
   }
 
   bool ProducerIsFatal() const {
@@ -548,6 +599,11 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   std::mutex fatal_mu_;
   std::atomic<bool> fatal_{false};
   std::string fatal_reason_;
+
+  // The last TLS or SASL failure, until a delivery succeeds.
+  std::mutex auth_mu_;
+  std::atomic<bool> auth_failed_{false};
+  std::optional<Result> auth_failure_;
 };
 
 KafkaPublisher::KafkaPublisher(const KafkaConfig& config) : impl_(std::make_unique<Impl>(config)) {}

@@ -197,6 +197,12 @@ class KafkaPublisher final : public Publisher {
   ///  - kInvalidMessage, kMessageTooLarge, kUnknownTopic, kNotAuthorized:
   ///    permanent (retriable false);
   ///  - kBrokerUnavailable, kBrokerRejected, kAuthenticationFailed: retriable;
+  ///  - kAuthenticationFailed, kUnknown: a TLS handshake or SASL login failed
+  ///    (wrong CA, certificate for another host, wrong password). librdkafka
+  ///    keeps such messages queued and retries the connection, so the call
+  ///    ends at the failure instead of at the write timeout, and later calls
+  ///    end at once until a delivery succeeds again; the message stays
+  ///    queued and may still be written;
   ///  - kClosed: Close was called before or during the call;
   ///  - kFatal: the producer is unusable.
   Result Publish(const Context& ctx, const Message& message) override;
