@@ -110,10 +110,15 @@ TEST(LocalPublish, StopTokenWhileTheLocalQueueIsFullCancelsWithNothingProduced) 
   config.properties["queue.buffering.max.messages"] = "1";
   KafkaPublisher publisher(config);
   std::jthread filler([&] { publisher.Publish(Context::WithTimeout(5s), Msg()); });
-  ASSERT_TRUE(test::WaitFor([&] { return publisher.InFlight() == 1; }));
+  // InFlight() counts a message from just before it is handed over, so wait
+  // until librdkafka itself holds it: only then is its one-message queue full.
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return publisher.InFlight() == 1 && publisher.Metrics().queue_depth == 1; }));
   std::stop_source source;
   std::jthread canceller([&] {
-    std::this_thread::sleep_for(50ms);  // let the second call reach the full queue
+    // Whether the stop lands before the first attempt or while the call waits
+    // for room, the result is the same; the pause only makes the wait likely.
+    std::this_thread::sleep_for(20ms);
     source.request_stop();
   });
   const Result r = publisher.Publish(Context::WithStopToken(source.get_token()), Msg());

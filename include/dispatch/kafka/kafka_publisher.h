@@ -220,7 +220,9 @@ class KafkaPublisher final : public Publisher {
   /// kDeadlineExceeded naming how many messages were purged.
   Result Close();
 
-  /// Messages produced and not yet reported (queued or in flight).
+  /// Messages produced and not yet reported (queued or in flight). A message
+  /// counts from just before it is handed to librdkafka, so a call still
+  /// trying to enqueue (for example into a full local queue) counts too.
   int InFlight() const;
 
   /// A snapshot of the publisher's counters (see PublisherMetrics).
