@@ -59,6 +59,11 @@ struct Record {
 };
 
 /// A Kafka cluster inside the test process; destroying it stops the brokers.
+///
+/// It is librdkafka's mock cluster: it keeps records in memory and, like a
+/// broker with size retention, keeps only the newest 5 MiB (or 100,000 record
+/// batches) of each partition. A test that reads back more than that spreads
+/// its records over more partitions.
 class EmbeddedKafkaCluster {
  public:
   /// Starts `brokers` brokers (ids 1..brokers) on loopback ports.

@@ -1,0 +1,271 @@
+// Soak: 1,000,000 messages through one publisher while faults are injected
+// periodically; afterwards every acknowledged message is read back and the
+// publisher's resident memory is compared with its early value.
+//
+// The embedded cluster keeps every record in memory, so it runs in a child
+// process (driven through a pipe) and the RSS measured is the publisher's.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dispatch/kafka/kafka_publisher.h"
+#include "dispatch/testing/embedded_kafka.h"
+#include "test_util.h"
+
+namespace dispatch::kafka {
+namespace {
+
+using namespace std::chrono_literals;
+using dispatch::testing::ApiKey;
+using dispatch::testing::EmbeddedKafkaCluster;
+namespace kafka_error = dispatch::testing::kafka_error;
+
+constexpr int kBrokers = 3;
+// The embedded cluster keeps the newest 5 MiB of each partition: 48
+// partitions hold a million small messages (about 1 MiB each) with room.
+constexpr int kPartitions = 48;
+constexpr int kThreads = 8;
+// DISPATCH_KAFKA_SOAK_MESSAGES overrides the count (for a quick local run).
+const int kMessages = [] {
+  const char* env = std::getenv("DISPATCH_KAFKA_SOAK_MESSAGES");
+  return env != nullptr ? std::atoi(env) : 1'000'000;
+}();
+constexpr int kBatch = 500;
+const char* const kTopic = "soak";
+
+double RssMiB() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0;
+  long resident = 0;
+  statm >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+
+// An embedded cluster in a child process. Commands, one per line, each
+// acknowledged before Command returns: "errors CODE COUNT", "rtt MS",
+// "leader PARTITION BROKER", "down BROKER", "up BROKER".
+class ClusterProcess {
+ public:
+  ClusterProcess() {
+    int to_parent[2];
+    int to_child[2];
+    if (pipe(to_parent) != 0 || pipe(to_child) != 0) throw std::runtime_error("pipe failed");
+    child_ = fork();
+    if (child_ < 0) throw std::runtime_error("fork failed");
+    if (child_ == 0) {
+      close(to_parent[0]);
+      close(to_child[1]);
+      RunChild(to_child[0], to_parent[1]);  // never returns
+    }
+    close(to_parent[1]);
+    close(to_child[0]);
+    in_ = fdopen(to_parent[0], "r");
+    out_ = fdopen(to_child[1], "w");
+    brokers_ = ReadLine();
+  }
+
+  ~ClusterProcess() {
+    if (out_ != nullptr) std::fclose(out_);  // EOF: the child exits
+    if (in_ != nullptr) std::fclose(in_);
+    int status = 0;
+    waitpid(child_, &status, 0);
+  }
+
+  // "host:port" of each broker.
+  std::vector<std::string> brokers() const {
+    std::istringstream words(brokers_);
+    return {std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+  }
+
+  void Command(const std::string& line) {
+    std::fprintf(out_, "%s\n", line.c_str());
+    std::fflush(out_);
+    if (ReadLine() != "ok") throw std::runtime_error("cluster process failed: " + line);
+  }
+
+ private:
+  [[noreturn]] static void RunChild(int in_fd, int out_fd) {
+    FILE* in = fdopen(in_fd, "r");
+    FILE* out = fdopen(out_fd, "w");
+    int code = 0;
+    {
+      EmbeddedKafkaCluster cluster(kBrokers);
+      cluster.CreateTopic(kTopic, kPartitions, 1);
+      for (const std::string& broker : cluster.Brokers()) std::fprintf(out, "%s ", broker.c_str());
+      std::fprintf(out, "\n");
+      std::fflush(out);
+      char line[256];
+      while (std::fgets(line, sizeof line, in) != nullptr) {
+        int a = 0;
+        int b = 0;
+        bool ok = true;
+        if (std::sscanf(line, "errors %d %d", &a, &b) == 2) {
+          cluster.PushRequestErrors(ApiKey::kProduce, std::vector<int>(b, a));
+        } else if (std::sscanf(line, "rtt %d", &a) == 1) {
+          cluster.SetRtt(-1, std::chrono::milliseconds(a));
+        } else if (std::sscanf(line, "leader %d %d", &a, &b) == 2) {
+          cluster.SetPartitionLeader(kTopic, a, b);
+        } else if (std::sscanf(line, "down %d", &a) == 1) {
+          cluster.BrokerDown(a);
+        } else if (std::sscanf(line, "up %d", &a) == 1) {
+          cluster.BrokerUp(a);
+        } else {
+          ok = false;
+          code = 1;
+        }
+        std::fprintf(out, ok ? "ok\n" : "error\n");
+        std::fflush(out);
+      }
+    }
+    _exit(code);
+  }
+
+  std::string ReadLine() {
+    char line[512];
+    if (std::fgets(line, sizeof line, in_) == nullptr) throw std::runtime_error("cluster process died");
+    std::string s(line);
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+  }
+
+  pid_t child_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+  std::string brokers_;  // separated by spaces
+};
+
+TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
+  ASSERT_GE(kMessages, 10'000) << "DISPATCH_KAFKA_SOAK_MESSAGES must be 10000 or more";
+  // Fork before any thread exists in this process.
+  ClusterProcess cluster;
+  KafkaConfig config = DefaultKafkaConfig(cluster.brokers());
+  config.properties["retry.backoff.ms"] = "20";
+  // Larger record batches: the embedded cluster serves a fetch one record
+  // batch per partition at a time, so a million single-message batches
+  // would take many minutes to read back.
+  config.properties["linger.ms"] = "20";
+  KafkaPublisher publisher(config);
+
+  // Allocated up front so that the RSS below measures the publisher alone.
+  std::vector<std::atomic<std::uint8_t>> acked(kMessages);
+  std::atomic<int> acked_count{0};
+  std::atomic<int> failed_count{0};
+  std::mutex failures_mu;
+  std::map<std::string, int> failures;  // "code/delivery" -> count
+  std::atomic<int> done_threads{0};
+  const std::string padding(20, 'p');
+  std::vector<std::jthread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<Message> batch;
+      std::map<std::string, int> own_failures;
+      for (int first = t * kBatch; first < kMessages; first += kThreads * kBatch) {
+        batch.clear();
+        for (int i = first; i < std::min(first + kBatch, kMessages); ++i) {
+          batch.push_back({kTopic, "k-" + std::to_string(i % 997), std::to_string(i) + padding, {}});
+        }
+        const auto results = publisher.PublishBatch(Context::WithTimeout(30s), batch);
+        for (std::size_t j = 0; j < results.size(); ++j) {
+          if (results[j].ok()) {
+            acked[first + j].store(1);
+            acked_count.fetch_add(1);
+          } else {
+            failed_count.fetch_add(1);
+            ++own_failures[std::string(ToString(results[j].code)) + "/" +
+                           std::string(ToString(results[j].delivery))];
+          }
+        }
+      }
+      const std::lock_guard lock(failures_mu);
+      for (const auto& [what, n] : own_failures) failures[what] += n;
+      done_threads.fetch_add(1);
+    });
+  }
+  const auto all_done = [&] { return done_threads.load() == kThreads; };
+
+  // Spacing scales with the count: 10% warm-up, then ten faults, one every 6%.
+  const int warm_up = kMessages / 10;
+  const int gap = kMessages / 25;
+  const int length = kMessages / 50;
+  ASSERT_TRUE(test::WaitFor([&] { return acked_count.load() >= warm_up || all_done(); }, 300s));
+  const double rss_early = RssMiB();
+
+  // A fault starts after `gap` more acknowledged messages and lasts while the
+  // next `length` are acknowledged (or the stream ends).
+  const std::vector<std::pair<std::string, std::string>> faults = {
+      {"errors 19 5", ""},                  // not enough replicas, clears by itself
+      {"rtt 200", "rtt 0"},                 // slow brokers
+      {"leader 0 2", ""},                   // leadership moves
+      {"down 3", "up 3"},                   // a broker goes away
+      {"errors 5 5", ""},                   // leader not available
+      {"leader 1 3", ""},
+      {"rtt 500", "rtt 0"},
+      {"errors 7 5", ""},                   // request timed out
+      {"down 2", "up 2"},
+      {"leader 0 1", ""},
+  };
+  int injected = 0;
+  for (const auto& [start, stop] : faults) {
+    const int at = acked_count.load() + gap;
+    if (!test::WaitFor([&] { return acked_count.load() >= at || all_done(); }, 300s) ||
+        all_done()) {
+      break;
+    }
+    cluster.Command(start);
+    ++injected;
+    const int until = acked_count.load() + length;
+    test::WaitFor([&] { return acked_count.load() >= until || all_done(); }, 60s);
+    if (!stop.empty()) cluster.Command(stop);
+  }
+  ASSERT_TRUE(test::WaitFor(all_done, 600s)) << acked_count.load() << " acknowledged so far";
+  threads.clear();
+  const double rss_end = RssMiB();
+  publisher.Close();
+
+  // Everything acknowledged is in the topic, exactly once.
+  const auto records = dispatch::testing::ReadTopic(cluster.brokers().front(), kTopic,
+                                                    static_cast<std::size_t>(acked_count.load()), 180s);
+  std::vector<std::uint8_t> seen(kMessages, 0);
+  int duplicated = 0;
+  std::vector<std::int64_t> first_offset(kPartitions, -1);
+  for (const auto& r : records) {
+    if (first_offset[r.partition] < 0) first_offset[r.partition] = r.offset;  // records are sorted
+    const int i = std::stoi(r.value.value_or("-1"));
+    ASSERT_GE(i, 0);
+    ASSERT_LT(i, kMessages);
+    if (seen[i]++ > 0) ++duplicated;
+  }
+  int missing = 0;
+  for (int i = 0; i < kMessages; ++i) {
+    if (acked[i].load() != 0 && seen[i] == 0) ++missing;
+  }
+  std::printf("[ figures  ] soak: %d messages, %d ok, %d failed, %d faults injected, "
+              "%d ok missing, %d duplicated, %zu records read; RSS %.1f MiB after 10%%, "
+              "%.1f MiB at the end\n",
+              kMessages, acked_count.load(), failed_count.load(), injected, missing, duplicated,
+              records.size(), rss_early, rss_end);
+  for (int p = 0; p < kPartitions; ++p) {
+    EXPECT_LE(first_offset[p], 0) << "partition " << p << " starts at offset " << first_offset[p]
+                                  << ": the embedded cluster dropped its oldest records";
+  }
+  for (const auto& [what, n] : failures) std::printf("[ figures  ] soak: failed %s: %d\n", what.c_str(), n);
+  EXPECT_EQ(missing, 0);
+  EXPECT_EQ(duplicated, 0);
+  EXPECT_EQ(injected, static_cast<int>(faults.size()));
+  EXPECT_LE(rss_end - rss_early, 16.0) << "RSS grew from " << rss_early << " to " << rss_end;
+}
+
+}  // namespace
+}  // namespace dispatch::kafka
