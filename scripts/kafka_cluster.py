@@ -2,7 +2,7 @@
 """Starts and stops a throwaway Apache Kafka cluster (KRaft, loopback only) for
 the real-Kafka tests. The CTest fixtures call it; so can a person.
 
-  kafka_cluster.py start   --dir DIR --nodes 1|3 [--dist DIST] [--secure]
+  kafka_cluster.py start   --dir DIR --nodes 1|3 [--dist DIST] [--secure] [--server scram]
   kafka_cluster.py stop    --dir DIR
   kafka_cluster.py signal  --dir DIR --node ID --signal KILL|STOP|CONT|TERM
   kafka_cluster.py restart --dir DIR --node ID
@@ -23,6 +23,9 @@ with an encrypted key) and passwords are made at start in DIR/tls; the
 SCRAM user is created when the storage is formatted. ACLs are on
 (StandardAuthorizer) with a PLAIN user that has none. cluster.env then names
 the listeners, the files and the credentials for the tests.
+
+--server scram runs the second Kafka version pinned in scripts/kafka/pom.xml
+(kafka.scram.version) from DIST instead of the first.
 """
 
 import argparse
@@ -299,8 +302,8 @@ def cmd_start(args):
     # The jars are needed even for an existing cluster: a test asks Kafka's
     # Java client which partition a key belongs to.
     dist = os.path.abspath(args.dist)
-    subprocess.run([os.path.join(ROOT, "scripts", "install-kafka.sh"), dist], check=True,
-                   stdout=sys.stderr)
+    subprocess.run([os.path.join(ROOT, "scripts", "install-kafka.sh"), dist] +
+                   ([args.server] if args.server else []), check=True, stdout=sys.stderr)
     if os.environ.get("DISPATCH_KAFKA_BROKERS"):
         print(f"DISPATCH_KAFKA_BROKERS={os.environ['DISPATCH_KAFKA_BROKERS']}: using that cluster")
         return
@@ -430,6 +433,8 @@ def main():
     p.add_argument("--nodes", type=int, default=1)
     p.add_argument("--dist", default=os.path.join(ROOT, "build", "kafka-dist"))
     p.add_argument("--secure", action="store_true")
+    p.add_argument("--server", choices=["scram"],
+                   help="the second pinned Kafka (kafka.scram.version in scripts/kafka/pom.xml)")
     p.set_defaults(func=cmd_start)
     p = sub.add_parser("stop")
     p.add_argument("--dir", required=True)

@@ -28,7 +28,10 @@ root=${BUILD_ROOT:-build}
 builds=${DISPATCH_KAFKA_TEST_BUILDS:-release asan tsan}
 case " $builds " in
   # JDK, Maven and kcat from apt; the pinned Kafka jars from Maven Central.
-  *" release "*) scripts/install-kafka.sh "$root/release/kafka/dist" ;;
+  # The second pinned Kafka (3.9) runs the SCRAM tests; see scripts/kafka/pom.xml.
+  *" release "*)
+    scripts/install-kafka.sh "$root/release/kafka/dist"
+    scripts/install-kafka.sh "$root/release/kafka/dist-scram" scram ;;
 esac
 jobs=${JOBS:-$(nproc)}
 
