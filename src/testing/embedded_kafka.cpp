@@ -4,7 +4,10 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <set>
 #include <stdexcept>
+#include <utility>
 
 namespace dispatch::testing {
 namespace {
@@ -148,7 +151,11 @@ std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& t
   for (const auto& [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", bootstrap},
                              {"group.id", "dispatch-testing-reader"},
                              {"enable.auto.commit", "false"},
-                             {"enable.partition.eof", "false"}}) {
+                             {"enable.partition.eof", "false"},
+                             // Should an offset ever be out of range, start
+                             // over (records read twice are dropped below)
+                             // rather than skip to the end and miss some.
+                             {"auto.offset.reset", "earliest"}}) {
     if (rd_kafka_conf_set(conf, k, v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
       throw std::runtime_error(std::string("embedded kafka: reader config: ") + errstr);
@@ -179,10 +186,11 @@ std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& t
   rd_kafka_assign(rk.get(), list);
   rd_kafka_topic_partition_list_destroy(list);
 
+  std::set<std::pair<std::int32_t, std::int64_t>> read;  // each stored record once
   while (out.size() < count && Clock::now() < end) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
     if (m == nullptr) continue;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && read.emplace(m->partition, m->offset).second) {
       Record r;
       r.partition = m->partition;
       r.offset = m->offset;

@@ -160,6 +160,8 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
 
   // Allocated up front so that the RSS below measures the publisher alone.
   std::vector<std::atomic<std::uint8_t>> acked(kMessages);
+  // Where each acknowledged message was written, to name a missing one.
+  std::vector<std::pair<std::int32_t, std::int64_t>> written(kMessages, {-1, -1});
   std::atomic<int> acked_count{0};
   std::atomic<int> failed_count{0};
   std::mutex failures_mu;
@@ -176,10 +178,11 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
         for (int i = first; i < std::min(first + kBatch, kMessages); ++i) {
           batch.push_back({kTopic, "k-" + std::to_string(i % 997), std::to_string(i) + padding, {}});
         }
-        const auto results = publisher.PublishBatch(Context::WithTimeout(30s), batch);
+        const auto results = publisher.PublishBatch(Context::WithTimeout(10s), batch);
         for (std::size_t j = 0; j < results.size(); ++j) {
           if (results[j].ok()) {
             acked[first + j].store(1);
+            written[first + j] = {results[j].partition, results[j].offset};
             acked_count.fetch_add(1);
           } else {
             failed_count.fetch_add(1);
@@ -195,15 +198,16 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   }
   const auto all_done = [&] { return done_threads.load() == kThreads; };
 
-  // Spacing scales with the count: 10% warm-up, then ten faults, one every 6%.
+  // Spacing scales with the count: 10% warm-up, then ten faults, one after every 2.5% more.
   const int warm_up = kMessages / 10;
-  const int gap = kMessages / 25;
+  const int gap = kMessages / 40;
   const int length = kMessages / 50;
   ASSERT_TRUE(test::WaitFor([&] { return acked_count.load() >= warm_up || all_done(); }, 300s));
   const double rss_early = RssMiB();
 
-  // A fault starts after `gap` more acknowledged messages and lasts while the
-  // next `length` are acknowledged (or the stream ends).
+  // A fault starts after `gap` more acknowledged messages. Error bursts and
+  // leadership moves are single events; slow or down brokers last at least a
+  // second and while the next `length` are acknowledged (or the stream ends).
   const std::vector<std::pair<std::string, std::string>> faults = {
       {"errors 19 5", ""},                  // not enough replicas, clears by itself
       {"rtt 200", "rtt 0"},                 // slow brokers
@@ -223,11 +227,22 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
         all_done()) {
       break;
     }
+    const int from = acked_count.load();
     cluster.Command(start);
     ++injected;
-    const int until = acked_count.load() + length;
-    test::WaitFor([&] { return acked_count.load() >= until || all_done(); }, 60s);
-    if (!stop.empty()) cluster.Command(stop);
+    if (!stop.empty()) {
+      const auto at_least = std::chrono::steady_clock::now() + 1s;
+      test::WaitFor(
+          [&] {
+            return (acked_count.load() >= from + length &&
+                    std::chrono::steady_clock::now() >= at_least) ||
+                   all_done();
+          },
+          60s);
+      cluster.Command(stop);
+    }
+    std::printf("[ figures  ] soak: fault \"%s\" at %d acknowledged, until %d\n", start.c_str(),
+                from, acked_count.load());
   }
   ASSERT_TRUE(test::WaitFor(all_done, 600s)) << acked_count.load() << " acknowledged so far";
   threads.clear();
@@ -240,8 +255,10 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   std::vector<std::uint8_t> seen(kMessages, 0);
   int duplicated = 0;
   std::vector<std::int64_t> first_offset(kPartitions, -1);
+  std::vector<std::int64_t> last_offset(kPartitions, -1);
   for (const auto& r : records) {
     if (first_offset[r.partition] < 0) first_offset[r.partition] = r.offset;  // records are sorted
+    last_offset[r.partition] = r.offset;
     const int i = std::stoi(r.value.value_or("-1"));
     ASSERT_GE(i, 0);
     ASSERT_LT(i, kMessages);
@@ -249,7 +266,14 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   }
   int missing = 0;
   for (int i = 0; i < kMessages; ++i) {
-    if (acked[i].load() != 0 && seen[i] == 0) ++missing;
+    if (acked[i].load() != 0 && seen[i] == 0) {
+      if (++missing <= 10) {
+        ADD_FAILURE() << "message " << i << " was acknowledged at partition " << written[i].first
+                      << " offset " << written[i].second << " but is not in the topic (read "
+                      << "offsets " << first_offset[written[i].first] << ".."
+                      << last_offset[written[i].first] << " of that partition)";
+      }
+    }
   }
   std::printf("[ figures  ] soak: %d messages, %d ok, %d failed, %d faults injected, "
               "%d ok missing, %d duplicated, %zu records read; RSS %.1f MiB after 10%%, "
@@ -264,7 +288,13 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(duplicated, 0);
   EXPECT_EQ(injected, static_cast<int>(faults.size()));
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizers' own memory (ASan's quarantine, TSan's shadow) grows with
+  // the work done: RSS says nothing here. LeakSanitizer checks leaks instead.
+  std::printf("[ figures  ] soak: RSS not checked under a sanitizer\n");
+#else
   EXPECT_LE(rss_end - rss_early, 16.0) << "RSS grew from " << rss_early << " to " << rss_end;
+#endif
 }
 
 }  // namespace
