@@ -207,7 +207,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   // No broker goes down here: the embedded cluster does not deduplicate
   // retried batches as Kafka's idempotence does, so a broker dropping its
   // connections with batches in flight produced duplicates and, about once
-  // in 14 runs of 200,000 messages, an ok result with offset -1 for a
+  // in 9 runs of 200,000 messages, an ok result with offset -1 for a
   // message that was not in the topic. The fault matrix covers brokers down
   // with a message waiting; the real-Kafka failover test kills a leader
   // mid-stream.
