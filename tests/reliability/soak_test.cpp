@@ -212,15 +212,16 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   // flight; not proven (see issue 5's notes). The fault matrix covers
   // brokers down with a message waiting; the real-Kafka failover test kills
   // a leader mid-stream.
+  const auto errors = [](int code) { return "errors " + std::to_string(code) + " 5"; };
   const std::vector<std::pair<std::string, std::string>> faults = {
-      {"errors 19 5", ""},                  // not enough replicas, clears by itself
-      {"rtt 200", "rtt 0"},                 // slow brokers
-      {"leader 0 2", ""},                   // leadership moves
-      {"errors 6 5", ""},                   // not leader for partition
-      {"errors 5 5", ""},                   // leader not available
+      {errors(kafka_error::kNotEnoughReplicas), ""},  // five in a row, then clear
+      {"rtt 200", "rtt 0"},                           // slow brokers
+      {"leader 0 2", ""},                             // leadership moves
+      {errors(kafka_error::kNotLeaderForPartition), ""},
+      {errors(kafka_error::kLeaderNotAvailable), ""},
       {"leader 1 3", ""},
       {"rtt 500", "rtt 0"},
-      {"errors 7 5", ""},                   // request timed out
+      {errors(kafka_error::kRequestTimedOut), ""},
       {"rtt 1000", "rtt 0"},
       {"leader 0 1", ""},
   };
