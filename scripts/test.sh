@@ -6,9 +6,9 @@
 #   asan     AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer
 #   tsan     ThreadSanitizer
 # The sanitizer builds skip labels `kafka` and `slow`: the real-Kafka tests
-# check the broker-facing contract, which the release build already covers
-# (under the sanitizers they would only be slower), and those builds run the
-# soak over 200,000 messages instead of a million (tests/CMakeLists.txt). Set DISPATCH_KAFKA_TEST_BUILDS="release"
+# check the broker-facing contract, which the release build already covers,
+# and the million-message soak would take far longer; under the sanitizers
+# they would only be slower. Set DISPATCH_KAFKA_TEST_BUILDS="release"
 # (for example) to run fewer builds. Each build is the CMake preset of its name
 # (CMakePresets.json), so a developer reproduces it with `cmake --preset asan`.
 #
