@@ -143,7 +143,10 @@ struct Result {
   bool retriable = false;
   /// For people: names the error and the topic. Never holds a secret.
   std::string message;
-  /// Where the message landed, when delivered and known; -1 otherwise.
+  /// Where the message landed, when delivered and known; -1 otherwise. An ok
+  /// result can carry offset -1: after a retry, Kafka's idempotent producer
+  /// may learn that a message is stored (from a later batch's acknowledgement
+  /// or a duplicate-sequence answer) without learning its offset.
   ///@{
   std::int32_t partition = -1;
   std::int64_t offset = -1;

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <set>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -142,10 +142,23 @@ std::vector<Record> EmbeddedKafkaCluster::ReadTopic(const std::string& topic, st
   return testing::ReadTopic(Bootstrap(), topic, count, timeout);
 }
 
-std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& topic,
-                              std::size_t count, std::chrono::milliseconds timeout) {
+std::vector<Record> EmbeddedKafkaCluster::ReadWholeTopic(const std::string& topic,
+                                                         std::chrono::milliseconds timeout) const {
+  return testing::ReadWholeTopic(Bootstrap(), topic, timeout);
+}
+
+namespace {
+
+// Reads `topic` from the beginning until `count` records arrived or, without
+// a count, until every partition's high watermark at the start was reached.
+std::vector<Record> Read(const std::string& bootstrap, const std::string& topic,
+                         std::optional<std::size_t> count, std::chrono::milliseconds timeout) {
   using Clock = std::chrono::steady_clock;
   const auto end = Clock::now() + timeout;
+  const auto left_ms = [&] {
+    return static_cast<int>(std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count()));
+  };
   rd_kafka_conf_t* conf = QuietConf();
   char errstr[512];
   for (const auto& [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", bootstrap},
@@ -179,6 +192,20 @@ std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& t
   std::vector<Record> out;
   if (partitions == 0) return out;
 
+  // Without a count: where each partition ends now.
+  std::vector<std::int64_t> high(static_cast<std::size_t>(partitions), 0);
+  if (!count) {
+    for (int p = 0; p < partitions; ++p) {
+      std::int64_t low = 0;
+      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+      while (err != RD_KAFKA_RESP_ERR_NO_ERROR && Clock::now() < end) {
+        err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high[p],
+                                               std::min(left_ms(), 5000));
+      }
+      Check(err, "end offset of " + topic + " [" + std::to_string(p) + "]");
+    }
+  }
+
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) {
     rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -186,11 +213,22 @@ std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& t
   rd_kafka_assign(rk.get(), list);
   rd_kafka_topic_partition_list_destroy(list);
 
-  std::set<std::pair<std::int32_t, std::int64_t>> read;  // each stored record once
-  while (out.size() < count && Clock::now() < end) {
+  // The next offset wanted from each partition: a record below it was read
+  // already (the reader started over) and is dropped.
+  std::vector<std::int64_t> next(static_cast<std::size_t>(partitions), 0);
+  const auto done = [&] {
+    if (count) return out.size() >= *count;
+    for (int p = 0; p < partitions; ++p) {
+      if (next[p] < high[p]) return false;
+    }
+    return true;
+  };
+  while (!done() && Clock::now() < end) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
     if (m == nullptr) continue;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && read.emplace(m->partition, m->offset).second) {
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->partition >= 0 && m->partition < partitions &&
+        m->offset >= next[m->partition]) {
+      next[m->partition] = m->offset + 1;
       Record r;
       r.partition = m->partition;
       r.offset = m->offset;
@@ -217,6 +255,18 @@ std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& t
     return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
   });
   return out;
+}
+
+}  // namespace
+
+std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& topic,
+                              std::size_t count, std::chrono::milliseconds timeout) {
+  return Read(bootstrap, topic, count, timeout);
+}
+
+std::vector<Record> ReadWholeTopic(const std::string& bootstrap, const std::string& topic,
+                                   std::chrono::milliseconds timeout) {
+  return Read(bootstrap, topic, std::nullopt, timeout);
 }
 
 }  // namespace dispatch::testing

@@ -181,5 +181,45 @@ TEST_F(Faults, FatalIdempotenceErrorFailsThisAndEveryLaterCallFast) {
   EXPECT_EQ(later.message, r.message);
 }
 
+// The embedded cluster does not check idempotent sequence numbers (see
+// embedded_kafka.h). With several produce requests of a partition in flight,
+// the first failing and a later one stored, librdkafka takes the later
+// success as proof that the first was stored too (a real broker would have
+// refused the later one) and reports its message delivered at offset -1.
+// With one request in flight per connection the first is retried and lands.
+// This pins down both halves; should a librdkafka release add the checks, the
+// first half fails, and the workaround in the tests can go.
+TEST(EmbeddedClusterLimits, ALaterStoredBatchMakesAFailedOneLookDeliveredUnlessOneIsInFlight) {
+  for (const std::string in_flight : {"5", "1"}) {
+    SCOPED_TRACE("max.in.flight.requests.per.connection=" + in_flight);
+    EmbeddedKafkaCluster cluster(1);
+    cluster.CreateTopic("limits", 1, 1);
+    KafkaConfig config = DefaultKafkaConfig(cluster.Brokers());
+    config.properties["batch.num.messages"] = "1";  // one request per message
+    config.properties["max.in.flight.requests.per.connection"] = in_flight;
+    KafkaPublisher publisher(config);
+    ASSERT_TRUE(publisher.Publish(Context::WithTimeout(10s), {"limits", "k", "warm", {}}).ok());
+    cluster.SetRtt(-1, 500ms);  // the requests pile up in flight
+    // The first request fails with nothing stored.
+    cluster.PushRequestErrors(ApiKey::kProduce, {kafka_error::kNotEnoughReplicas});
+    std::vector<Message> batch;
+    for (int i = 0; i < 5; ++i) batch.push_back({"limits", "k", "m" + std::to_string(i), {}});
+    const std::vector<Result> results = publisher.PublishBatch(Context::WithTimeout(20s), batch);
+    cluster.SetRtt(-1, 0ms);
+    for (const Result& r : results) ASSERT_TRUE(r.ok()) << r.message;
+    publisher.Close();
+
+    int m0_copies = 0;
+    for (const auto& r : cluster.ReadWholeTopic("limits")) m0_copies += r.value == "m0" ? 1 : 0;
+    if (in_flight == "5") {
+      EXPECT_EQ(results[0].offset, -1);
+      EXPECT_EQ(m0_copies, 0) << "the embedded cluster now seems to check sequence numbers";
+    } else {
+      EXPECT_GE(results[0].offset, 1);
+      EXPECT_EQ(m0_copies, 1);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dispatch::kafka

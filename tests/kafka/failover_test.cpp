@@ -258,6 +258,9 @@ TEST_F(Failover, KillingAPartitionLeaderMidStreamLosesDuplicatesAndReordersNothi
   // Count the results by code and delivery outcome.
   std::map<std::pair<ErrorCode, Delivery>, int> by_outcome;
   std::map<std::pair<std::int32_t, std::int64_t>, std::string> acked_at;  // position -> value
+  // Ok without an offset: librdkafka learnt from a later acknowledgement
+  // that the message is stored, but not where.
+  std::vector<std::string> acked_unplaced;
   for (int t = 0; t < kThreads; ++t) {
     for (int i = 0; i < kPerThread; ++i) {
       const Outcome& o = outcomes[t][i];
@@ -265,7 +268,12 @@ TEST_F(Failover, KillingAPartitionLeaderMidStreamLosesDuplicatesAndReordersNothi
       if (o.code == ErrorCode::kOk) {
         const int key = t * kKeysPerThread + i % kKeysPerThread;
         const std::string k = "key-" + std::to_string(key);
-        acked_at[{o.partition, o.offset}] = k + "/" + std::to_string(i / kKeysPerThread);
+        const std::string value = k + "/" + std::to_string(i / kKeysPerThread);
+        if (o.offset >= 0) {
+          acked_at[{o.partition, o.offset}] = value;
+        } else {
+          acked_unplaced.push_back(value);
+        }
       }
     }
   }
@@ -291,12 +299,16 @@ TEST_F(Failover, KillingAPartitionLeaderMidStreamLosesDuplicatesAndReordersNothi
     const auto it = at.find(position);
     if (it == at.end() || it->second->value != value) ++missing;
   }
+  for (const std::string& value : acked_unplaced) {
+    if (copies.count(value) == 0) ++missing;
+  }
   int duplicated = 0;
   for (const auto& [value, n] : copies) duplicated += n - 1;
 
   std::printf("[ figures  ] failover: %d messages, %zu acknowledged, %zu read back by kcat, "
               "%d missing, %d duplicated, %d out of order; stream took %.1f s\n",
-              kMessages, acked_at.size(), records.size(), missing, duplicated, out_of_order,
+              kMessages, acked_at.size() + acked_unplaced.size(), records.size(), missing,
+              duplicated, out_of_order,
               Millis(stream_time) / 1000);
   std::printf("[ figures  ] killed node %d (leader of partition %d, now led by %d); first ok "
               "publish to that partition %.0f ms after the kill\n",
@@ -308,8 +320,8 @@ TEST_F(Failover, KillingAPartitionLeaderMidStreamLosesDuplicatesAndReordersNothi
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(duplicated, 0);
   EXPECT_EQ(out_of_order, 0);
-  EXPECT_GT(acked_at.size(), static_cast<std::size_t>(kMessages / 2));
-  EXPECT_GE(records.size(), acked_at.size());
+  EXPECT_GT(acked_at.size() + acked_unplaced.size(), static_cast<std::size_t>(kMessages / 2));
+  EXPECT_GE(records.size(), acked_at.size() + acked_unplaced.size());
   // Every result is ok or one that says it may have landed or not: no
   // "delivered" error and no message that was neither.
   for (const auto& [key, n] : by_outcome) {
