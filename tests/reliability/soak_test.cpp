@@ -1,9 +1,12 @@
 // Soak: 1,000,000 messages through one publisher while faults are injected
-// periodically; afterwards every acknowledged message is read back and the
-// publisher's resident memory is compared with its early value.
+// periodically; afterwards the whole topic is read back (every acknowledged
+// message is there exactly once) and the publisher's resident memory is
+// compared with its early value. Under a sanitizer CTest runs 200,000.
 //
 // The embedded cluster keeps every record in memory, so it runs in a child
 // process (driven through a pipe) and the RSS measured is the publisher's.
+// Brokers that die or freeze are the real-Kafka soak's part
+// (tests/kafka/soak_test.cpp).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,7 +57,8 @@ double RssMiB() {
 }
 
 // An embedded cluster in a child process. Commands, one per line, each
-// acknowledged before Command returns: "errors CODE COUNT", "rtt MS".
+// acknowledged before Command returns: "errors CODE COUNT", "rtt MS",
+// "leaders SHIFT" (partition p's leader becomes broker 1 + (p + SHIFT) % 3).
 class ClusterProcess {
  public:
   ClusterProcess() {
@@ -112,6 +116,10 @@ class ClusterProcess {
         bool ok = true;
         if (std::sscanf(line, "errors %d %d", &a, &b) == 2) {
           cluster.PushRequestErrors(ApiKey::kProduce, std::vector<int>(b, a));
+        } else if (std::sscanf(line, "leaders %d", &a) == 1) {
+          for (int p = 0; p < kPartitions; ++p) {
+            cluster.SetPartitionLeader(kTopic, p, 1 + (p + a) % kBrokers);
+          }
         } else if (std::sscanf(line, "rtt %d", &a) == 1) {
           cluster.SetRtt(-1, std::chrono::milliseconds(a));
         } else {
@@ -145,6 +153,11 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   ClusterProcess cluster;
   KafkaConfig config = DefaultKafkaConfig(cluster.brokers());
   config.properties["retry.backoff.ms"] = "20";
+  // One request in flight per broker: the embedded cluster does not check
+  // idempotent sequence numbers, and with several in flight librdkafka
+  // reports a failed batch delivered once a later one is stored (see
+  // embedded_kafka.h and the EmbeddedClusterLimits test).
+  config.properties["max.in.flight.requests.per.connection"] = "1";
   // Larger record batches: the embedded cluster serves a fetch one record
   // batch per partition at a time, so a million single-message batches
   // would take many minutes to read back.
@@ -191,7 +204,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   }
   const auto all_done = [&] { return done_threads.load() == kThreads; };
 
-  // Spacing scales with the count: 10% warm-up, then ten faults, one after every 2.5% more.
+  // Spacing scales with the count: 10% warm-up, then twelve faults, one after every 2.5% more.
   const int warm_up = kMessages / 10;
   const int gap = kMessages / 40;
   const int length = kMessages / 50;
@@ -201,24 +214,22 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   // A fault starts after `gap` more acknowledged messages. Error bursts are
   // single events; slow brokers last at least a second and while the next
   // `length` are acknowledged (or the stream ends).
-  // No broker goes down and no leadership moves here: with either, ASan runs
-  // of 200,000 messages sometimes had a few ok results with offset -1 for
-  // messages that were not in the topic (brokers down: 3 of ~26 runs;
-  // leader moves: 1 CI run). Most likely the embedded cluster, which has no
-  // idempotent-producer sequence checks, breaks what librdkafka assumes when
-  // batches in flight move to another connection; not proven (issue 5). The
-  // fault matrix covers both with few messages in flight; the real-Kafka
-  // failover test kills a leader mid-stream.
+  // Leadership of every partition moves three times. No broker goes down:
+  // the embedded cluster answers a request it stored with a dropped
+  // connection, and only a real broker drops the retry as a duplicate. The
+  // real-Kafka soak (tests/kafka/soak_test.cpp) kills and freezes brokers.
   const auto errors = [](int code) { return "errors " + std::to_string(code) + " 5"; };
   const std::vector<std::pair<std::string, std::string>> faults = {
       {errors(kafka_error::kNotEnoughReplicas), ""},  // five in a row, then clear
       {"rtt 200", "rtt 0"},                           // slow brokers
+      {"leaders 1", ""},                              // every partition moves
       {errors(kafka_error::kNotLeaderForPartition), ""},
-      {errors(kafka_error::kLeaderNotAvailable), ""},
       {"rtt 500", "rtt 0"},
+      {"leaders 2", ""},
       {errors(kafka_error::kRequestTimedOut), ""},
       {errors(kafka_error::kLeaderNotAvailable), ""},
       {"rtt 1000", "rtt 0"},
+      {"leaders 0", ""},
       {errors(kafka_error::kNotEnoughReplicas), ""},
       {"rtt 300", "rtt 0"},
   };
@@ -252,8 +263,8 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   publisher.Close();
 
   // Everything acknowledged is in the topic, exactly once.
-  const auto records = dispatch::testing::ReadTopic(cluster.brokers().front(), kTopic,
-                                                    static_cast<std::size_t>(acked_count.load()), 180s);
+  // The whole topic: messages whose result was unknown may have landed too.
+  const auto records = dispatch::testing::ReadWholeTopic(cluster.brokers().front(), kTopic, 180s);
   std::vector<std::uint8_t> seen(kMessages, 0);
   int duplicated = 0;
   std::vector<std::int64_t> first_offset(kPartitions, -1);

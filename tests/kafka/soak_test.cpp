@@ -1,0 +1,265 @@
+// Soak on the real three-node cluster: a million keyed messages while, in
+// turn, brokers are killed, frozen and shut down and brought back, so that
+// partition leadership keeps moving. These are the faults that the embedded
+// cluster's soak (tests/reliability/soak_test.cpp) leaves out: the embedded
+// cluster does not check idempotent sequence numbers (see embedded_kafka.h).
+//
+// Afterwards kcat reads the topic: every message with an ok result is there
+// exactly once, and the messages of each key are in the order they were
+// published. The publisher's resident memory is compared with its early value
+// (the brokers are other processes).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dispatch/kafka/kafka_publisher.h"
+#include "kafka/real_kafka.h"
+#include "test_util.h"
+
+namespace dispatch::kafka {
+namespace {
+
+using namespace std::chrono_literals;
+using dispatch::test::KcatRecord;
+using dispatch::test::RealKafka;
+using dispatch::test::WaitFor;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kThreads = 8;
+constexpr int kBatch = 500;
+constexpr int kKeysPerThread = 100;
+constexpr int kPartitions = 12;
+// The stream is paced to last about this long (unpaced, a million messages
+// take some 25 s here, less than one broker restart): the faults come in turn
+// while it runs, as they would during a day of a dispatcher's traffic.
+constexpr auto kStreamTime = std::chrono::seconds(90);
+// DISPATCH_KAFKA_REAL_SOAK_MESSAGES overrides the count (for a quick local run).
+const int kMessages = [] {
+  const char* env = std::getenv("DISPATCH_KAFKA_REAL_SOAK_MESSAGES");
+  return env != nullptr ? std::atoi(env) : 1'000'000;
+}();
+
+double RssMiB() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0;
+  long resident = 0;
+  statm >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+
+// Message i belongs to thread (i / kBatch) % kThreads, like the batches
+// below; its key is one of that thread's keys, and its value "<i>".
+std::string KeyOf(int i) {
+  const int thread = (i / kBatch) % kThreads;
+  return "t" + std::to_string(thread) + "-k" + std::to_string(i % kKeysPerThread);
+}
+
+TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
+  ASSERT_GE(kMessages, 10'000) << "DISPATCH_KAFKA_REAL_SOAK_MESSAGES must be 10000 or more";
+  std::string why;
+  std::optional<RealKafka> kafka = RealKafka::FromEnvironment(&why);
+  ASSERT_TRUE(kafka.has_value()) << why;
+  if (!kafka->ControlsProcesses() || kafka->NodeCount() < 3) {
+    GTEST_SKIP() << "needs the three-node cluster that the CTest fixture starts "
+                    "(brokers are killed, frozen and restarted)";
+  }
+  ASSERT_TRUE(WaitFor([&] { return kafka->LiveBrokers().size() == kafka->NodeCount(); }, 90s))
+      << "not every broker is registered";
+  const std::string topic = RealKafka::UniqueTopic("soak");
+  kafka->CreateTopic(topic, kPartitions, 3);
+
+  KafkaConfig config = DefaultKafkaConfig(kafka->Brokers());
+  // Bigger record batches, as a throughput-minded dispatcher would set.
+  config.properties["linger.ms"] = "5";
+  KafkaPublisher publisher(config);
+
+  std::vector<std::atomic<std::uint8_t>> acked(kMessages);
+  std::atomic<int> acked_count{0};
+  std::atomic<int> done_threads{0};
+  std::mutex failures_mu;
+  std::map<std::string, int> failures;  // "code/delivery" -> count
+  std::vector<std::jthread> threads;
+  const auto start = Clock::now();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<Message> batch;
+      std::map<std::string, int> own_failures;
+      for (int first = t * kBatch; first < kMessages; first += kThreads * kBatch) {
+        std::this_thread::sleep_until(start + kStreamTime * first / kMessages);  // the pace
+        batch.clear();
+        for (int i = first; i < std::min(first + kBatch, kMessages); ++i) {
+          batch.push_back({topic, KeyOf(i), std::to_string(i), {}});
+        }
+        const auto results = publisher.PublishBatch(Context::WithTimeout(10s), batch);
+        for (std::size_t j = 0; j < results.size(); ++j) {
+          if (results[j].ok()) {
+            acked[first + j].store(1);
+            acked_count.fetch_add(1);
+          } else {
+            ++own_failures[std::string(ToString(results[j].code)) + "/" +
+                           std::string(ToString(results[j].delivery))];
+          }
+        }
+      }
+      const std::lock_guard lock(failures_mu);
+      for (const auto& [what, n] : own_failures) failures[what] += n;
+      done_threads.fetch_add(1);
+    });
+  }
+  const auto all_done = [&] { return done_threads.load() == kThreads; };
+
+  // 10% warm-up before the first fault.
+  ASSERT_TRUE(WaitFor([&] { return acked_count.load() >= kMessages / 10 || all_done(); }, 300s));
+  const double rss_early = RssMiB();
+
+  // Each fault ends with all three brokers registered again; the messages
+  // acknowledged while it lasted are counted.
+  const auto leader_of_0 = [&] {
+    for (const auto& p : kafka->Partitions(topic)) {
+      if (p.id == 0 && p.leader > 0) return p.leader;
+    }
+    throw std::runtime_error("partition 0 of " + topic + " has no leader");
+  };
+  // Whatever happens, no broker is left frozen or dead for the next test.
+  struct Revive {
+    const RealKafka& kafka;
+    ~Revive() {
+      for (int node = 1; node <= static_cast<int>(kafka.NodeCount()); ++node) {
+        try {
+          try {
+            kafka.Signal(node, "CONT");
+          } catch (const std::runtime_error&) {
+            kafka.Restart(node);  // it was dead
+          }
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << "cannot revive node " << node << ": " << e.what();
+        }
+      }
+    }
+  } revive{*kafka};
+  const auto all_back = [&] {
+    ASSERT_TRUE(WaitFor([&] { return kafka->LiveBrokers().size() == kafka->NodeCount(); }, 90s))
+        << "a broker did not come back";
+  };
+  // A broker stays down (or frozen) for at least 3 s and until the stream
+  // has gone on without it: 2% of the messages acknowledged meanwhile.
+  const auto hold = [&](int node) {
+    const int from = acked_count.load();
+    const auto at_least = Clock::now() + 3s;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          return (acked_count.load() >= from + kMessages / 50 && Clock::now() >= at_least) ||
+                 all_done();
+        },
+        120s))
+        << "the stream stalled while node " << node << " was down: " << acked_count.load() - from
+        << " acknowledged in 120 s";
+  };
+  struct Fault {
+    std::string name;
+    std::function<int()> run;  // returns the node it hit
+  };
+  const std::vector<Fault> faults = {
+      {"kill -9 the leader of partition 0, restart it",
+       [&] {
+         const int node = leader_of_0();
+         kafka->Signal(node, "KILL");
+         hold(node);
+         kafka->Restart(node);
+         return node;
+       }},
+      {"freeze (SIGSTOP) the leader of partition 0, then thaw it",
+       [&] {
+         const int node = leader_of_0();
+         kafka->Signal(node, "STOP");
+         hold(node);
+         kafka->Signal(node, "CONT");
+         return node;
+       }},
+      {"shut down (SIGTERM) the leader of partition 0, restart it",
+       [&] {
+         const int node = leader_of_0();
+         kafka->Restart(node);  // SIGTERM, wait for the exit, start again
+         return node;
+       }},
+  };
+  // The faults in turn, each once the stream has gone on for 2% more
+  // messages after the last one, until the stream ends.
+  std::vector<std::string> injected;
+  while (!all_done()) {
+    const int at = acked_count.load() + kMessages / 50;
+    if (!WaitFor([&] { return acked_count.load() >= at || all_done(); }, 300s) || all_done()) break;
+    const Fault& fault = faults[injected.size() % faults.size()];
+    const int from = acked_count.load();
+    const auto began = Clock::now();
+    const int node = fault.run();
+    all_back();
+    if (HasFatalFailure()) return;
+    injected.push_back(fault.name);
+    std::printf(
+        "[ figures  ] real soak: %s (node %d) at %d acknowledged: %d acknowledged "
+        "in the %.1f s until all brokers were back\n",
+        fault.name.c_str(), node, from, acked_count.load() - from,
+        std::chrono::duration<double>(Clock::now() - began).count());
+  }
+  ASSERT_TRUE(WaitFor(all_done, 900s)) << acked_count.load() << " acknowledged so far";
+  threads.clear();
+  const double rss_end = RssMiB();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  publisher.Close();
+
+  // What landed, read by kcat.
+  const std::vector<KcatRecord> records = kafka->ReadWithKcat(topic);
+  std::vector<std::uint8_t> seen(kMessages, 0);
+  int duplicated = 0;
+  int out_of_order = 0;
+  std::map<std::string, int> last_of_key;
+  for (const KcatRecord& r : records) {  // partition by partition, in offset order
+    const int i = std::stoi(r.value.value_or("-1"));
+    ASSERT_GE(i, 0);
+    ASSERT_LT(i, kMessages);
+    EXPECT_EQ(r.key.value_or(""), KeyOf(i)) << "message " << i;
+    if (seen[i]++ > 0) ++duplicated;
+    const auto [it, first] = last_of_key.emplace(KeyOf(i), i);
+    if (!first) {
+      if (i <= it->second) ++out_of_order;
+      it->second = i;
+    }
+  }
+  int missing = 0;
+  for (int i = 0; i < kMessages; ++i) {
+    if (acked[i].load() != 0 && seen[i] == 0 && ++missing <= 10) {
+      ADD_FAILURE() << "message " << i << " was acknowledged but is not in the topic";
+    }
+  }
+  std::printf(
+      "[ figures  ] real soak: %d messages in %.1f s, %d ok, %zu faults injected, "
+      "%d ok missing, %d duplicated, %d out of order, %zu records read by kcat; "
+      "RSS %.1f MiB after 10%%, %.1f MiB at the end\n",
+      kMessages, seconds, acked_count.load(), injected.size(), missing, duplicated, out_of_order,
+      records.size(), rss_early, rss_end);
+  for (const auto& [what, n] : failures) {
+    std::printf("[ figures  ] real soak: failed %s: %d\n", what.c_str(), n);
+  }
+  EXPECT_EQ(missing, 0);
+  EXPECT_EQ(duplicated, 0);
+  EXPECT_EQ(out_of_order, 0);
+  EXPECT_GE(injected.size(), faults.size()) << "the stream ended before every kind of fault";
+  EXPECT_GT(acked_count.load(), kMessages / 2);
+  EXPECT_LE(rss_end - rss_early, 16.0) << "RSS grew from " << rss_early << " to " << rss_end;
+}
+
+}  // namespace
+}  // namespace dispatch::kafka
