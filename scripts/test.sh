@@ -9,9 +9,10 @@
 # check the broker-facing contract, which the release build already covers,
 # and would only be slower under the sanitizers. The embedded-cluster soak
 # is `slow` with a million messages; the sanitizer builds run it with
-# 200,000 under another name, without that label (tests/CMakeLists.txt). Set DISPATCH_KAFKA_TEST_BUILDS="release"
-# (for example) to run fewer builds. Each build is the CMake preset of its name
-# (CMakePresets.json), so a developer reproduces it with `cmake --preset asan`.
+# 200,000 under another name, without that label (tests/CMakeLists.txt).
+# Set DISPATCH_KAFKA_TEST_BUILDS="release" (for example) to run fewer
+# builds. Each build is the CMake preset of its name (CMakePresets.json), so
+# a developer reproduces it with `cmake --preset asan`.
 #
 # Then, each skipped when its variable is 1:
 #   consumers  the four ways a service consumes the library (DISPATCH_KAFKA_SKIP_CONSUMERS)

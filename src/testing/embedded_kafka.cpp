@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace dispatch::testing {
@@ -198,9 +199,11 @@ std::vector<Record> Read(const std::string& bootstrap, const std::string& topic,
     for (int p = 0; p < partitions; ++p) {
       std::int64_t low = 0;
       rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
-      while (err != RD_KAFKA_RESP_ERR_NO_ERROR && Clock::now() < end) {
+      while (Clock::now() < end) {
         err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high[p],
                                                std::min(left_ms(), 5000));
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // then ask again
       }
       Check(err, "end offset of " + topic + " [" + std::to_string(p) + "]");
     }
@@ -251,6 +254,17 @@ std::vector<Record> Read(const std::string& bootstrap, const std::string& topic,
     rd_kafka_message_destroy(m);
   }
   rd_kafka_consumer_close(rk.get());
+  if (!count && !done()) {
+    std::string short_of_end;
+    for (int p = 0; p < partitions; ++p) {
+      if (next[p] < high[p]) {
+        short_of_end += " [" + std::to_string(p) + "] " + std::to_string(next[p]) + " of " +
+                        std::to_string(high[p]);
+      }
+    }
+    throw std::runtime_error("embedded kafka: reading all of " + topic + " took longer than " +
+                             std::to_string(timeout.count()) + " ms; records read:" + short_of_end);
+  }
   std::sort(out.begin(), out.end(), [](const Record& a, const Record& b) {
     return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
   });

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -90,14 +91,27 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   std::atomic<int> done_threads{0};
   std::mutex failures_mu;
   std::map<std::string, int> failures;  // "code/delivery" -> count
+  // The last 10% of the stream waits until every kind of fault has been
+  // injected once, so that a slow machine cannot end the stream early (a
+  // fault injected while the stream waits there shows 0 acknowledged in its
+  // figures line; on an idle machine the faults are over long before).
+  std::atomic<bool> every_kind_injected{false};
+  std::atomic<int> at_the_gate{0};  // threads that reached the last 10%
   std::vector<std::jthread> threads;
   const auto start = Clock::now();
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       std::vector<Message> batch;
       std::map<std::string, int> own_failures;
+      bool gated = false;
       for (int first = t * kBatch; first < kMessages; first += kThreads * kBatch) {
-        std::this_thread::sleep_until(start + kStreamTime * first / kMessages);  // the pace
+        std::this_thread::sleep_until(start + std::chrono::milliseconds(kStreamTime) * first /
+                                                  kMessages);  // the pace
+        if (first >= kMessages / 10 * 9 && !gated) {
+          gated = true;
+          at_the_gate.fetch_add(1);
+          WaitFor([&] { return every_kind_injected.load(); }, 600s);
+        }
         batch.clear();
         for (int i = first; i < std::min(first + kBatch, kMessages); ++i) {
           batch.push_back({topic, KeyOf(i), std::to_string(i), {}});
@@ -119,6 +133,11 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
     });
   }
   const auto all_done = [&] { return done_threads.load() == kThreads; };
+  // However the test ends, the threads are let through (before they are joined).
+  struct OpenTheGate {
+    std::atomic<bool>& open;
+    ~OpenTheGate() { open.store(true); }
+  } open_the_gate{every_kind_injected};
 
   // 10% warm-up before the first fault.
   ASSERT_TRUE(WaitFor([&] { return acked_count.load() >= kMessages / 10 || all_done(); }, 300s));
@@ -127,40 +146,52 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   // Each fault ends with all three brokers registered again; the messages
   // acknowledged while it lasted are counted.
   const auto leader_of_0 = [&] {
-    for (const auto& p : kafka->Partitions(topic)) {
-      if (p.id == 0 && p.leader > 0) return p.leader;
-    }
-    throw std::runtime_error("partition 0 of " + topic + " has no leader");
+    int leader = -1;
+    WaitFor(
+        [&] {
+          for (const auto& p : kafka->Partitions(topic)) {
+            if (p.id == 0) leader = p.leader;
+          }
+          return leader > 0;
+        },
+        30s);
+    if (leader <= 0) throw std::runtime_error("partition 0 of " + topic + " has no leader");
+    return leader;
   };
   // Whatever happens, no broker is left frozen or dead for the next test.
   struct Revive {
     const RealKafka& kafka;
+    std::set<int> stopped;  // killed or shut down
+    std::set<int> frozen;
     ~Revive() {
-      for (int node = 1; node <= static_cast<int>(kafka.NodeCount()); ++node) {
-        try {
-          try {
-            kafka.Signal(node, "CONT");
-          } catch (const std::runtime_error&) {
-            kafka.Restart(node);  // it was dead
-          }
-        } catch (const std::exception& e) {
-          ADD_FAILURE() << "cannot revive node " << node << ": " << e.what();
-        }
+      for (int node : frozen) Try(node, [&] { kafka.Signal(node, "CONT"); });
+      for (int node : stopped) Try(node, [&] { kafka.Restart(node); });
+    }
+    static void Try(int node, const std::function<void()>& f) {
+      try {
+        f();
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "cannot revive node " << node << ": " << e.what();
       }
     }
-  } revive{*kafka};
+  } revive{*kafka, {}, {}};
   const auto all_back = [&] {
     ASSERT_TRUE(WaitFor([&] { return kafka->LiveBrokers().size() == kafka->NodeCount(); }, 90s))
         << "a broker did not come back";
   };
+  const auto waiting_at_the_gate = [&] {
+    return at_the_gate.load() == kThreads && !every_kind_injected.load();
+  };
   // A broker stays down (or frozen) for at least 3 s and until the stream
-  // has gone on without it: 2% of the messages acknowledged meanwhile.
+  // has gone on without it: 2% of the messages acknowledged meanwhile (or
+  // the stream reached the gate).
   const auto hold = [&](int node) {
     const int from = acked_count.load();
     const auto at_least = Clock::now() + 3s;
     EXPECT_TRUE(WaitFor(
         [&] {
-          return (acked_count.load() >= from + kMessages / 50 && Clock::now() >= at_least) ||
+          return ((acked_count.load() >= from + kMessages / 50 || waiting_at_the_gate()) &&
+                  Clock::now() >= at_least) ||
                  all_done();
         },
         120s))
@@ -175,32 +206,44 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
       {"kill -9 the leader of partition 0, restart it",
        [&] {
          const int node = leader_of_0();
+         revive.stopped.insert(node);
          kafka->Signal(node, "KILL");
          hold(node);
          kafka->Restart(node);
+         revive.stopped.erase(node);
          return node;
        }},
       {"freeze (SIGSTOP) the leader of partition 0, then thaw it",
        [&] {
          const int node = leader_of_0();
+         revive.frozen.insert(node);
          kafka->Signal(node, "STOP");
          hold(node);
          kafka->Signal(node, "CONT");
+         revive.frozen.erase(node);
          return node;
        }},
       {"shut down (SIGTERM) the leader of partition 0, restart it",
        [&] {
          const int node = leader_of_0();
-         kafka->Restart(node);  // SIGTERM, wait for the exit, start again
+         revive.stopped.insert(node);
+         kafka->Signal(node, "TERM");  // a controlled shutdown hands leadership over
+         hold(node);
+         kafka->Restart(node);  // waits for the exit if it is still shutting down
+         revive.stopped.erase(node);
          return node;
        }},
   };
   // The faults in turn, each once the stream has gone on for 2% more
-  // messages after the last one, until the stream ends.
+  // messages after the last one (or is waiting at the gate), until it ends.
   std::vector<std::string> injected;
   while (!all_done()) {
     const int at = acked_count.load() + kMessages / 50;
-    if (!WaitFor([&] { return acked_count.load() >= at || all_done(); }, 300s) || all_done()) break;
+    if (!WaitFor([&] { return acked_count.load() >= at || waiting_at_the_gate() || all_done(); },
+                 300s) ||
+        all_done()) {
+      break;
+    }
     const Fault& fault = faults[injected.size() % faults.size()];
     const int from = acked_count.load();
     const auto began = Clock::now();
@@ -208,6 +251,7 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
     all_back();
     if (HasFatalFailure()) return;
     injected.push_back(fault.name);
+    if (injected.size() >= faults.size()) every_kind_injected.store(true);
     std::printf(
         "[ figures  ] real soak: %s (node %d) at %d acknowledged: %d acknowledged "
         "in the %.1f s until all brokers were back\n",
@@ -231,7 +275,10 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
     ASSERT_GE(i, 0);
     ASSERT_LT(i, kMessages);
     EXPECT_EQ(r.key.value_or(""), KeyOf(i)) << "message " << i;
-    if (seen[i]++ > 0) ++duplicated;
+    if (seen[i]++ > 0) {
+      ++duplicated;
+      continue;  // counted once, not again as out of order
+    }
     const auto [it, first] = last_of_key.emplace(KeyOf(i), i);
     if (!first) {
       if (i <= it->second) ++out_of_order;
@@ -258,7 +305,12 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   EXPECT_EQ(out_of_order, 0);
   EXPECT_GE(injected.size(), faults.size()) << "the stream ended before every kind of fault";
   EXPECT_GT(acked_count.load(), kMessages / 2);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizers' own memory grows with the work done: RSS says nothing.
+  std::printf("[ figures  ] real soak: RSS not checked under a sanitizer\n");
+#else
   EXPECT_LE(rss_end - rss_early, 16.0) << "RSS grew from " << rss_early << " to " << rss_end;
+#endif
 }
 
 }  // namespace

@@ -57,8 +57,7 @@ double RssMiB() {
 }
 
 // An embedded cluster in a child process. Commands, one per line, each
-// acknowledged before Command returns: "errors CODE COUNT", "rtt MS",
-// "leaders SHIFT" (partition p's leader becomes broker 1 + (p + SHIFT) % 3).
+// acknowledged before Command returns: "errors CODE COUNT", "rtt MS".
 class ClusterProcess {
  public:
   ClusterProcess() {
@@ -116,10 +115,6 @@ class ClusterProcess {
         bool ok = true;
         if (std::sscanf(line, "errors %d %d", &a, &b) == 2) {
           cluster.PushRequestErrors(ApiKey::kProduce, std::vector<int>(b, a));
-        } else if (std::sscanf(line, "leaders %d", &a) == 1) {
-          for (int p = 0; p < kPartitions; ++p) {
-            cluster.SetPartitionLeader(kTopic, p, 1 + (p + a) % kBrokers);
-          }
         } else if (std::sscanf(line, "rtt %d", &a) == 1) {
           cluster.SetRtt(-1, std::chrono::milliseconds(a));
         } else {
@@ -153,10 +148,11 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   ClusterProcess cluster;
   KafkaConfig config = DefaultKafkaConfig(cluster.brokers());
   config.properties["retry.backoff.ms"] = "20";
-  // One request in flight per broker: the embedded cluster does not check
+  // One request in flight per connection: the embedded cluster does not check
   // idempotent sequence numbers, and with several in flight librdkafka
   // reports a failed batch delivered once a later one is stored (see
-  // embedded_kafka.h and the EmbeddedClusterLimits test).
+  // embedded_kafka.h and the EmbeddedClusterLimits test). A retry then goes
+  // out before anything later, on the same connection.
   config.properties["max.in.flight.requests.per.connection"] = "1";
   // Larger record batches: the embedded cluster serves a fetch one record
   // batch per partition at a time, so a million single-message batches
@@ -204,7 +200,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   }
   const auto all_done = [&] { return done_threads.load() == kThreads; };
 
-  // Spacing scales with the count: 10% warm-up, then twelve faults, one after every 2.5% more.
+  // Spacing scales with the count: 10% warm-up, then ten faults, one after every 2.5% more.
   const int warm_up = kMessages / 10;
   const int gap = kMessages / 40;
   const int length = kMessages / 50;
@@ -214,22 +210,25 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   // A fault starts after `gap` more acknowledged messages. Error bursts are
   // single events; slow brokers last at least a second and while the next
   // `length` are acknowledged (or the stream ends).
-  // Leadership of every partition moves three times. No broker goes down:
-  // the embedded cluster answers a request it stored with a dropped
-  // connection, and only a real broker drops the retry as a duplicate. The
-  // real-Kafka soak (tests/kafka/soak_test.cpp) kills and freezes brokers.
+  // No broker goes down and no leadership moves here. The embedded cluster
+  // answers a request that it stored with a dropped connection, and only a
+  // real broker drops the retry as a duplicate. And when leadership moves
+  // while a batch waits to be retried, librdkafka can send a later batch to
+  // the new leader first; a real broker refuses it (sequence gap), the
+  // embedded cluster stores it, and the waiting batch is then reported
+  // delivered at offset -1 without being stored (seen in 1 of 10 TSan runs
+  // with moves, librdkafka's IMPLICITACK). The real-Kafka soak
+  // (tests/kafka/soak_test.cpp) kills, freezes and shuts down leaders.
   const auto errors = [](int code) { return "errors " + std::to_string(code) + " 5"; };
   const std::vector<std::pair<std::string, std::string>> faults = {
       {errors(kafka_error::kNotEnoughReplicas), ""},  // five in a row, then clear
       {"rtt 200", "rtt 0"},                           // slow brokers
-      {"leaders 1", ""},                              // every partition moves
       {errors(kafka_error::kNotLeaderForPartition), ""},
+      {errors(kafka_error::kLeaderNotAvailable), ""},
       {"rtt 500", "rtt 0"},
-      {"leaders 2", ""},
       {errors(kafka_error::kRequestTimedOut), ""},
       {errors(kafka_error::kLeaderNotAvailable), ""},
       {"rtt 1000", "rtt 0"},
-      {"leaders 0", ""},
       {errors(kafka_error::kNotEnoughReplicas), ""},
       {"rtt 300", "rtt 0"},
   };

@@ -70,13 +70,16 @@ struct Record {
 /// a batch whose predecessor it does not hold, and librdkafka relies on that:
 /// when a later batch of a partition is acknowledged, it reports the earlier
 /// ones still waiting to be retried as delivered, with offset -1. Here the later batch is
-/// stored anyway, so with several produce requests of a partition in flight,
-/// one failed (an injected error, a leadership move) can come back as ok
-/// although the cluster does not hold it. A test that injects faults under
-/// load and checks what landed sets `max.in.flight.requests.per.connection`
-/// to 1 in KafkaConfig::properties (the soak test does), or runs on a real
-/// broker. Nor does it drop a retried batch that it already stored: a broker
-/// going down after storing a batch but before answering can duplicate it.
+/// stored anyway, so a batch that failed can come back as ok although the
+/// cluster does not hold it: with several produce requests of a partition in
+/// flight and one of them failing, or when leadership moves while a batch
+/// waits to be retried (librdkafka may then send a later batch to the new
+/// leader first). Nor does it drop a retried batch that it already stored: a
+/// broker going down after storing a batch but before answering can
+/// duplicate it. A test that injects faults under load and checks what
+/// landed sets `max.in.flight.requests.per.connection` to 1 in
+/// KafkaConfig::properties and moves no leaders and stops no brokers
+/// meanwhile (as the soak test does), or runs on a real broker.
 class EmbeddedKafkaCluster {
  public:
   /// Starts `brokers` brokers (ids 1..brokers) on loopback ports.
@@ -123,9 +126,11 @@ class EmbeddedKafkaCluster {
   std::vector<Record> ReadTopic(const std::string& topic, std::size_t count,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
   /// Reads every record that the topic holds when the call starts (up to each
-  /// partition's end offset then), or what arrived before `timeout`; throws
-  /// std::runtime_error when the end offsets cannot be learnt. For checking
-  /// what landed when some results were `unknown`, so that no count is known.
+  /// partition's end offset then), for checking what landed when some results
+  /// were `unknown`, so that no count is known. Throws std::runtime_error when
+  /// the end offsets cannot be learnt or not everything arrived within
+  /// `timeout`. Meant for the embedded cluster: on a real broker, transaction
+  /// markers and compaction leave offsets that no record fills.
   std::vector<Record> ReadWholeTopic(
       const std::string& topic, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
@@ -137,7 +142,7 @@ class EmbeddedKafkaCluster {
 /// Reads `topic` from any cluster at `bootstrap` (see EmbeddedKafkaCluster::ReadTopic).
 std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& topic,
                               std::size_t count, std::chrono::milliseconds timeout);
-/// Reads all of `topic` from any cluster at `bootstrap` (see
+/// Reads all of `topic` from the embedded cluster at `bootstrap` (see
 /// EmbeddedKafkaCluster::ReadWholeTopic).
 std::vector<Record> ReadWholeTopic(const std::string& bootstrap, const std::string& topic,
                                    std::chrono::milliseconds timeout);
