@@ -7,9 +7,12 @@
 #   tsan     ThreadSanitizer
 # The sanitizer builds skip labels `kafka` and `slow`: the real-Kafka tests
 # check the broker-facing contract, which the release build already covers,
-# and would only be slower under the sanitizers. The embedded-cluster soak
-# is `slow` with a million messages; the sanitizer builds run it with
-# 200,000 under another name, without that label (tests/CMakeLists.txt).
+# and would only be slower under the sanitizers. Only the security tests
+# (label `security`: TLS and SASL, where the client's error and log paths
+# handle secrets) run on real Kafka in them too, in a second pass. The
+# embedded-cluster soak is `slow` with a million messages; the sanitizer
+# builds run it with 200,000 under another name, without that label
+# (tests/CMakeLists.txt).
 # Set DISPATCH_KAFKA_TEST_BUILDS="release" (for example) to run fewer
 # builds. Each build is the CMake preset of its name (CMakePresets.json), so
 # a developer reproduces it with `cmake --preset asan`.
@@ -28,13 +31,13 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 root=${BUILD_ROOT:-build}
 builds=${DISPATCH_KAFKA_TEST_BUILDS:-release asan tsan}
-case " $builds " in
-  # JDK, Maven and kcat from apt; the pinned Kafka jars from Maven Central.
-  # The second pinned Kafka (3.9) runs the SCRAM tests; see scripts/kafka/pom.xml.
-  *" release "*)
-    scripts/install-kafka.sh "$root/release/kafka/dist"
-    scripts/install-kafka.sh "$root/release/kafka/dist-scram" scram ;;
-esac
+# JDK, Maven and kcat from apt; the pinned Kafka jars from Maven Central
+# (each build's fixtures read them from the build folder).
+# The second pinned Kafka (3.9) runs the SCRAM tests; see scripts/kafka/pom.xml.
+for b in $builds; do
+  scripts/install-kafka.sh "$root/$b/kafka/dist"
+  scripts/install-kafka.sh "$root/$b/kafka/dist-scram" scram
+done
 jobs=${JOBS:-$(nproc)}
 
 for b in $builds; do
@@ -51,6 +54,11 @@ for b in $builds; do
   echo "=== $b tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$root/$b" --output-on-failure -j "$jobs" "${select[@]}"
+  if [ "$b" != release ]; then
+    echo "=== $b security tests (real Kafka)"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --test-dir "$root/$b" --output-on-failure -j "$jobs" -L security
+  fi
 done
 
 # A service-like project consumes the library four ways: FetchContent,
