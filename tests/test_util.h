@@ -1,7 +1,10 @@
 // Helpers shared by the tests.
 #pragma once
 
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -18,6 +21,15 @@ inline bool WaitFor(const std::function<bool()>& condition,
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   return true;
+}
+
+// This process's resident memory in MiB, from /proc/self/statm.
+inline double RssMiB() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0;
+  long resident = 0;
+  statm >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
 }
 
 }  // namespace dispatch::test

@@ -9,13 +9,11 @@
 // published. The publisher's resident memory is compared with its early value
 // (the brokers are other processes).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -35,6 +33,7 @@ namespace {
 using namespace std::chrono_literals;
 using dispatch::test::KcatRecord;
 using dispatch::test::RealKafka;
+using dispatch::test::RssMiB;
 using dispatch::test::WaitFor;
 using Clock = std::chrono::steady_clock;
 
@@ -51,14 +50,6 @@ const int kMessages = [] {
   const char* env = std::getenv("DISPATCH_KAFKA_REAL_SOAK_MESSAGES");
   return env != nullptr ? std::atoi(env) : 1'000'000;
 }();
-
-double RssMiB() {
-  std::ifstream statm("/proc/self/statm");
-  long pages = 0;
-  long resident = 0;
-  statm >> pages >> resident;
-  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
-}
 
 // Message i belongs to thread (i / kBatch) % kThreads, like the batches
 // below; its key is one of that thread's keys, and its value "<i>".

@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstdio>
-#include <fstream>
 #include <iterator>
 #include <sstream>
 #include <map>
@@ -34,6 +33,7 @@ using namespace std::chrono_literals;
 using dispatch::testing::ApiKey;
 using dispatch::testing::EmbeddedKafkaCluster;
 namespace kafka_error = dispatch::testing::kafka_error;
+using dispatch::test::RssMiB;
 
 constexpr int kBrokers = 3;
 // The embedded cluster keeps the newest 5 MiB of each partition: 48
@@ -47,14 +47,6 @@ const int kMessages = [] {
 }();
 constexpr int kBatch = 500;
 const char* const kTopic = "soak";
-
-double RssMiB() {
-  std::ifstream statm("/proc/self/statm");
-  long pages = 0;
-  long resident = 0;
-  statm >> pages >> resident;
-  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
-}
 
 // An embedded cluster in a child process. Commands, one per line, each
 // acknowledged before Command returns: "errors CODE COUNT", "rtt MS".
