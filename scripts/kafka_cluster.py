@@ -6,11 +6,16 @@ the real-Kafka tests. The CTest fixtures call it; so can a person.
   kafka_cluster.py stop    --dir DIR
   kafka_cluster.py signal  --dir DIR --node ID --signal KILL|STOP|CONT|TERM
   kafka_cluster.py restart --dir DIR --node ID
+  kafka_cluster.py batches --dir DIR --node ID --topic T --partition P [P ...]
 
 Every node is broker and controller at once. Ports are picked free at start.
 DIR/cluster.json describes the running cluster (bootstrap, node ids, ports,
 pids) for the tests; DIR/node-ID/server.log keeps each node's log. Processes
 are stopped by their own pids, never by name.
+
+batches lists the record batches that node ID holds for the partitions, one
+line each: "partition baseOffset lastOffset producerId producerEpoch", read
+from its log segments with Kafka's own DumpLogSegments.
 
 With DISPATCH_KAFKA_BROKERS set, start and stop do nothing: the tests use that
 cluster instead.
@@ -425,6 +430,30 @@ def cmd_restart(args):
         wait_ready(state, {n["id"]})
 
 
+def cmd_batches(args):
+    state = load(os.path.abspath(args.dir))
+    n = node_of(state, args.node)
+    node_dir = os.path.join(state["dir"], f"node-{n['id']}")
+    for partition in args.partition:
+        part_dir = os.path.join(node_dir, "data", f"{args.topic}-{partition}")
+        if not os.path.isdir(part_dir):
+            sys.exit(f"node {n['id']} holds no {args.topic}-{partition} ({part_dir})")
+        segments = sorted(os.path.join(part_dir, f) for f in os.listdir(part_dir) if f.endswith(".log"))
+        out = subprocess.run(
+            java_cmd(state["dist"], node_dir, "kafka.tools.DumpLogSegments", ["--files", ",".join(segments)]),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
+        text = out.stdout.decode(errors="replace")
+        if out.returncode != 0:
+            sys.exit(f"DumpLogSegments failed on {part_dir} ({out.returncode}):\n{text[-2000:]}")
+        for line in text.splitlines():
+            if not line.startswith("baseOffset:"):
+                continue
+            f = line.split()
+            field = {f[i].rstrip(":"): f[i + 1] for i in range(0, len(f) - 1, 2)}
+            print(partition, field["baseOffset"], field["lastOffset"], field["producerId"],
+                  field["producerEpoch"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -449,6 +478,12 @@ def main():
     p.add_argument("--node", type=int, required=True)
     p.add_argument("--no-wait", action="store_true")
     p.set_defaults(func=cmd_restart)
+    p = sub.add_parser("batches")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--node", type=int, required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--partition", type=int, nargs="+", required=True)
+    p.set_defaults(func=cmd_batches)
     args = parser.parse_args()
     args.func(args)
 

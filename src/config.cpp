@@ -200,7 +200,9 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
 
   // Defaults that the user may override through `properties`.
   if (config.required_acks == RequiredAcks::All) {
-    // No duplicates or reordering from internal retries.
+    // No reordering from internal retries, and no duplicates unless a
+    // message times out inside librdkafka (a new producer epoch; README,
+    // "Duplicates after a write timeout").
     props.push_back({"enable.idempotence", "true", "required_acks"});
   }
   // A blocking Publish must not sit in a linger timer; messages still batch
@@ -242,8 +244,9 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
     }
     if (lname == "transactional.id") {
       throw ConfigError(field, field +
-                                   ": transactions are not supported; the idempotent "
-                                   "producer already prevents duplicates from retries");
+                                   ": transactions are not supported; the publisher "
+                                   "delivers at least once (idempotent producer, acks "
+                                   "All), and outbox consumers deduplicate");
     }
     if (lname == "enable.idempotence" && truthy && config.required_acks != RequiredAcks::All) {
       throw ConfigError(field, field + ": " + Printable(value) +

@@ -17,7 +17,9 @@ namespace dispatch::kafka {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using namespace std::chrono_literals;
+using dispatch::test::DuplicateOrigin;
 using dispatch::test::KcatRecord;
 using dispatch::test::RealKafka;
 using Clock = std::chrono::steady_clock;
@@ -145,6 +147,39 @@ TEST(RealKafkaContract, EveryOkResultIsInTheTopicExactlyOnceAndPerKeyOrderHolds)
     last[*rec.key] = seq;
   }
   EXPECT_EQ(unique.size(), static_cast<std::size_t>(kKeys * kPerKey));
+}
+
+// The duplicate check of the soak and the failover test (RealKafka::OriginsOf)
+// must be able to fail. A message that the publisher is given twice is written
+// twice under one producer epoch, and by another publisher under another
+// producer id: neither is the duplicate that librdkafka documents.
+TEST(RealKafkaContract, AMessagePublishedTwiceIsNotTakenForADuplicateOfANewEpoch) {
+  REAL_KAFKA_OR_FAIL(kafka);
+  if (!kafka.ControlsProcesses()) {
+    GTEST_SKIP() << "reads the broker's log segments: needs the cluster that the CTest "
+                    "fixture starts";
+  }
+  const std::string topic = RealKafka::UniqueTopic("twice");
+  kafka.CreateTopic(topic, 1, 1);
+  const Message m{topic, "k", "v", {}};
+  {
+    KafkaPublisher publisher(ConfigFor(kafka));
+    ASSERT_TRUE(publisher.Publish(Context::WithTimeout(30s), m).ok());
+    ASSERT_TRUE(publisher.Publish(Context::WithTimeout(30s), m).ok());
+  }
+  KafkaPublisher other(ConfigFor(kafka));
+  ASSERT_TRUE(other.Publish(Context::WithTimeout(30s), m).ok());
+
+  const std::vector<KcatRecord> records = kafka.ReadWithKcat(topic);
+  ASSERT_EQ(records.size(), 3u);
+  const std::vector<DuplicateOrigin> origins =
+      kafka.OriginsOf(topic, {{&records[0], &records[1]}, {&records[0], &records[2]}});
+  ASSERT_EQ(origins.size(), 2u);
+  EXPECT_FALSE(origins[0].later_epoch) << origins[0].where;
+  EXPECT_THAT(origins[0].where, MatchesRegex("0/0 \\(producer [0-9]+ epoch 0\\), "
+                                             "again at 0/1 \\(producer [0-9]+ epoch 0\\)"));
+  EXPECT_FALSE(origins[1].later_epoch) << origins[1].where;
+  EXPECT_THAT(origins[1].where, HasSubstr("again at 0/2 (producer "));
 }
 
 std::string Hex(const std::string& bytes) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -379,6 +380,71 @@ void RealKafka::Restart(int node_id) const {
                                      " restart --dir " + ShellQuote(cluster_dir_) + " --node " +
                                      std::to_string(node_id) + " 2>&1");
   if (r.status != 0) throw std::runtime_error("restart node " + std::to_string(node_id) + ": " + r.out);
+}
+
+std::vector<RecordBatch> RealKafka::Batches(int node_id, const std::string& topic,
+                                            const std::vector<std::int32_t>& partitions) const {
+  if (!ControlsProcesses()) throw std::logic_error("cluster not started by the fixture");
+  std::string command = std::string("python3 ") + DISPATCH_KAFKA_CLUSTER_SCRIPT + " batches --dir " +
+                        ShellQuote(cluster_dir_) + " --node " + std::to_string(node_id) +
+                        " --topic " + ShellQuote(topic) + " --partition";
+  for (std::int32_t p : partitions) command += " " + std::to_string(p);
+  const CommandResult r = RunCommand(command + " 2>&1");
+  if (r.status != 0) throw std::runtime_error("batches of " + topic + ": " + r.out);
+  std::vector<RecordBatch> batches;
+  std::istringstream in(r.out);
+  RecordBatch b;
+  while (in >> b.partition >> b.base_offset >> b.last_offset >> b.producer_id >> b.producer_epoch) {
+    batches.push_back(b);
+  }
+  if (!in.eof()) throw std::runtime_error("batches of " + topic + ": cannot parse: " + r.out);
+  return batches;
+}
+
+std::vector<DuplicateOrigin> RealKafka::OriginsOf(const std::string& topic,
+                                                  const std::vector<Duplicate>& duplicates) const {
+  if (duplicates.empty()) return {};
+  std::set<std::int32_t> wanted;
+  for (const Duplicate& d : duplicates) {
+    wanted.insert(d.first->partition);
+    wanted.insert(d.again->partition);
+  }
+  std::map<int, std::vector<std::int32_t>> by_leader;
+  for (const PartitionInfo& p : Partitions(topic)) {
+    if (wanted.count(p.id) != 0) by_leader[p.leader].push_back(p.id);
+  }
+  std::map<std::int32_t, std::vector<RecordBatch>> batches;
+  for (const auto& [leader, partitions] : by_leader) {
+    for (const RecordBatch& b : Batches(leader, topic, partitions)) batches[b.partition].push_back(b);
+  }
+  const auto batch_of = [&](const KcatRecord& r) -> const RecordBatch* {
+    const std::vector<RecordBatch>& list = batches[r.partition];
+    const auto after = std::upper_bound(
+        list.begin(), list.end(), r.offset,
+        [](std::int64_t offset, const RecordBatch& b) { return offset < b.base_offset; });
+    if (after == list.begin() || r.offset > std::prev(after)->last_offset) return nullptr;
+    return &*std::prev(after);
+  };
+  const auto where = [&](const KcatRecord& r, const RecordBatch* b) {
+    return std::to_string(r.partition) + "/" + std::to_string(r.offset) + " (" +
+           (b == nullptr ? std::string("in no batch that the leader holds")
+                         : "producer " + std::to_string(b->producer_id) + " epoch " +
+                               std::to_string(b->producer_epoch)) +
+           ")";
+  };
+  std::vector<DuplicateOrigin> origins;
+  for (const Duplicate& d : duplicates) {
+    const RecordBatch* first = batch_of(*d.first);
+    const RecordBatch* again = batch_of(*d.again);
+    DuplicateOrigin o;
+    o.later_epoch = first != nullptr && again != nullptr &&
+                    d.first->partition == d.again->partition &&
+                    first->producer_id == again->producer_id &&
+                    again->producer_epoch > first->producer_epoch;
+    o.where = where(*d.first, first) + ", again at " + where(*d.again, again);
+    origins.push_back(std::move(o));
+  }
+  return origins;
 }
 
 std::vector<KcatRecord> RealKafka::ReadWithKcat(const std::string& topic) const {

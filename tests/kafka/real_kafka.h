@@ -27,6 +27,33 @@ struct KcatRecord {
   std::vector<Header> headers;
 };
 
+// A record batch as a broker's log segment holds it: the producer id and
+// epoch under which it was written.
+struct RecordBatch {
+  std::int32_t partition = -1;
+  std::int64_t base_offset = -1;
+  std::int64_t last_offset = -1;
+  std::int64_t producer_id = -1;
+  std::int32_t producer_epoch = -1;
+};
+
+// A record that a topic holds twice: its first copy and a later one, as kcat
+// read them.
+struct Duplicate {
+  const KcatRecord* first = nullptr;
+  const KcatRecord* again = nullptr;
+};
+
+// What the record batches say about a Duplicate.
+struct DuplicateOrigin {
+  // The second copy is in the same partition, in a batch of a later epoch of
+  // the same producer: librdkafka's documented duplicate (see
+  // RealKafka::OriginsOf). Anything else is a message produced twice.
+  bool later_epoch = false;
+  // "0/49910 (producer 1000 epoch 25), again at 0/50250 (producer 1000 epoch 29)"
+  std::string where;
+};
+
 struct PartitionInfo {
   std::int32_t id = -1;
   std::int32_t leader = -1;
@@ -69,6 +96,28 @@ class RealKafka {
   // Reads the whole topic from the beginning with kcat until the end of every
   // partition (kcat -e), byte-exact. Throws std::runtime_error when kcat fails.
   std::vector<KcatRecord> ReadWithKcat(const std::string& topic) const;
+
+  // The record batches that node `node_id` holds for these partitions of
+  // `topic`, in offset order, read from its log segments with Kafka's
+  // DumpLogSegments (fixture-started clusters only). Throws
+  // std::runtime_error when that fails.
+  std::vector<RecordBatch> Batches(int node_id, const std::string& topic,
+                                   const std::vector<std::int32_t>& partitions) const;
+
+  // Where each duplicate's copies were written, from the record batches of
+  // its partition's current leader (one entry per duplicate, in order).
+  //
+  // The idempotent producer keeps retries from duplicating within one
+  // producer epoch: the broker drops a batch whose sequence numbers it has
+  // written. But when a message times out inside librdkafka (the write
+  // timeout), librdkafka drains and starts a new epoch whose sequences begin
+  // again at 0, and a message being retried then (written, its
+  // acknowledgement lost) is written a second time. librdkafka's
+  // INTRODUCTION.md describes it ("Message timeout considerations"); its
+  // issue 4953 shows another way to a new epoch. Such a second copy sits in a
+  // batch of a later epoch than the first.
+  std::vector<DuplicateOrigin> OriginsOf(const std::string& topic,
+                                         const std::vector<Duplicate>& duplicates) const;
 
  private:
   std::string bootstrap_;

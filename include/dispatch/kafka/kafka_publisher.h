@@ -89,7 +89,10 @@ struct KafkaConfig {
 
   /// librdkafka `message.timeout.ms`, and an upper bound that Publish applies
   /// itself (librdkafka's own timer can fire seconds late). Zero: no write
-  /// timeout, the Context is the only deadline.
+  /// timeout, the Context is the only deadline. When a message times out
+  /// inside librdkafka, it starts a new producer epoch, and a message being
+  /// retried at that moment can be written twice: a longer timeout makes that
+  /// rarer (README, "Duplicates after a write timeout").
   std::chrono::milliseconds write_timeout = std::chrono::seconds(10);
 
   /// How long Close waits for queued messages to be delivered before it purges
