@@ -37,6 +37,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -46,6 +47,7 @@ import time
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BATCHES_TIMEOUT_S = 300
 READY_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 20
 
@@ -196,12 +198,14 @@ def server_properties(node, nodes, cluster_dir, extra=None):
 
 
 def java_cmd(dist, node_dir, main, args):
+    """A JVM running `main`; it logs as node_dir/log4j2.properties says, or
+    with log4j2's defaults (errors to the console) when node_dir is None."""
+    logging = [] if node_dir is None else [
+        f"-Dlog4j2.configurationFile={os.path.join(node_dir, 'log4j2.properties')}"]
     return [
         "java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={os.path.join(node_dir, 'log4j2.properties')}",
-        "-cp", os.path.join(dist, "libs", "*"), main,
-    ] + args
+    ] + logging + ["-cp", os.path.join(dist, "libs", "*"), main] + args
 
 
 def tail(path, lines=60):
@@ -433,25 +437,39 @@ def cmd_restart(args):
 def cmd_batches(args):
     state = load(os.path.abspath(args.dir))
     n = node_of(state, args.node)
-    node_dir = os.path.join(state["dir"], f"node-{n['id']}")
+    data_dir = os.path.join(state["dir"], f"node-{n['id']}", "data")
+    segments = {}  # segment file -> partition
     for partition in args.partition:
-        part_dir = os.path.join(node_dir, "data", f"{args.topic}-{partition}")
+        part_dir = os.path.join(data_dir, f"{args.topic}-{partition}")
         if not os.path.isdir(part_dir):
             sys.exit(f"node {n['id']} holds no {args.topic}-{partition} ({part_dir})")
-        segments = sorted(os.path.join(part_dir, f) for f in os.listdir(part_dir) if f.endswith(".log"))
+        for f in sorted(os.listdir(part_dir)):
+            if f.endswith(".log"):
+                segments[os.path.join(part_dir, f)] = partition
+    # One JVM for every segment, with its own logging: not the node's, whose
+    # file is the broker's server.log.
+    try:
         out = subprocess.run(
-            java_cmd(state["dist"], node_dir, "kafka.tools.DumpLogSegments", ["--files", ",".join(segments)]),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
-        text = out.stdout.decode(errors="replace")
-        if out.returncode != 0:
-            sys.exit(f"DumpLogSegments failed on {part_dir} ({out.returncode}):\n{text[-2000:]}")
-        for line in text.splitlines():
-            if not line.startswith("baseOffset:"):
-                continue
-            f = line.split()
-            field = {f[i].rstrip(":"): f[i + 1] for i in range(0, len(f) - 1, 2)}
-            print(partition, field["baseOffset"], field["lastOffset"], field["producerId"],
-                  field["producerEpoch"])
+            java_cmd(state["dist"], None, "kafka.tools.DumpLogSegments", ["--files", ",".join(segments)]),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False,
+            timeout=BATCHES_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"DumpLogSegments did not finish in {BATCHES_TIMEOUT_S} s")
+    text = out.stdout.decode(errors="replace")
+    if out.returncode != 0:
+        sys.exit(f"DumpLogSegments failed ({out.returncode}):\n{text[-2000:]}")
+    partition = None
+    for line in text.splitlines():
+        if line.startswith("Dumping "):
+            partition = segments.get(line[len("Dumping "):].strip())
+            continue
+        if not line.startswith("baseOffset:"):
+            continue
+        if partition is None:
+            sys.exit(f"DumpLogSegments printed a batch before naming its file:\n{line}")
+        field = dict(re.findall(r"(\w+): (\S+)", line))
+        print(partition, field["baseOffset"], field["lastOffset"], field["producerId"],
+              field["producerEpoch"])
 
 
 def main():

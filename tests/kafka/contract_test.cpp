@@ -175,10 +175,12 @@ TEST(RealKafkaContract, AMessagePublishedTwiceIsNotTakenForADuplicateOfANewEpoch
   const std::vector<DuplicateOrigin> origins =
       kafka.OriginsOf(topic, {{&records[0], &records[1]}, {&records[0], &records[2]}});
   ASSERT_EQ(origins.size(), 2u);
-  EXPECT_FALSE(origins[0].later_epoch) << origins[0].where;
-  EXPECT_THAT(origins[0].where, MatchesRegex("0/0 \\(producer [0-9]+ epoch 0\\), "
-                                             "again at 0/1 \\(producer [0-9]+ epoch 0\\)"));
-  EXPECT_FALSE(origins[1].later_epoch) << origins[1].where;
+  EXPECT_FALSE(origins[0].resent_under_new_epoch) << origins[0].where;
+  EXPECT_THAT(origins[0].where,
+              MatchesRegex("0/0 \\(producer [0-9]+ epoch 0, batch 1 of the epoch, 1 after it\\), "
+                           "again at 0/1 \\(producer [0-9]+ epoch 0, batch 2 of the epoch, 0 "
+                           "after it\\)"));
+  EXPECT_FALSE(origins[1].resent_under_new_epoch) << origins[1].where;
   EXPECT_THAT(origins[1].where, HasSubstr("again at 0/2 (producer "));
 }
 

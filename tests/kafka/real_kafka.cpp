@@ -385,9 +385,9 @@ void RealKafka::Restart(int node_id) const {
 std::vector<RecordBatch> RealKafka::Batches(int node_id, const std::string& topic,
                                             const std::vector<std::int32_t>& partitions) const {
   if (!ControlsProcesses()) throw std::logic_error("cluster not started by the fixture");
-  std::string command = std::string("python3 ") + DISPATCH_KAFKA_CLUSTER_SCRIPT + " batches --dir " +
-                        ShellQuote(cluster_dir_) + " --node " + std::to_string(node_id) +
-                        " --topic " + ShellQuote(topic) + " --partition";
+  std::string command = std::string("python3 ") + DISPATCH_KAFKA_CLUSTER_SCRIPT +
+                        " batches --dir " + ShellQuote(cluster_dir_) + " --node " +
+                        std::to_string(node_id) + " --topic " + ShellQuote(topic) + " --partition";
   for (std::int32_t p : partitions) command += " " + std::to_string(p);
   const CommandResult r = RunCommand(command + " 2>&1");
   if (r.status != 0) throw std::runtime_error("batches of " + topic + ": " + r.out);
@@ -409,38 +409,76 @@ std::vector<DuplicateOrigin> RealKafka::OriginsOf(const std::string& topic,
     wanted.insert(d.first->partition);
     wanted.insert(d.again->partition);
   }
+  // Each wanted partition's leader (an election may still be settling).
   std::map<int, std::vector<std::int32_t>> by_leader;
-  for (const PartitionInfo& p : Partitions(topic)) {
-    if (wanted.count(p.id) != 0) by_leader[p.leader].push_back(p.id);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    by_leader.clear();
+    std::size_t led = 0;
+    for (const PartitionInfo& p : Partitions(topic)) {
+      if (wanted.count(p.id) != 0 && p.leader > 0) {
+        by_leader[p.leader].push_back(p.id);
+        ++led;
+      }
+    }
+    if (led == wanted.size()) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("OriginsOf: " + std::to_string(wanted.size() - led) + " of " +
+                               std::to_string(wanted.size()) + " partitions of " + topic +
+                               " have no leader after 60 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  std::map<std::int32_t, std::vector<RecordBatch>> batches;
+  // The batches of each partition, in offset order, and where each one stands
+  // among the batches of its producer epoch: nth from the start, nth from the end.
+  struct Placed {
+    RecordBatch batch;
+    std::size_t from_start = 0;
+    std::size_t from_end = 0;
+  };
+  std::map<std::int32_t, std::vector<Placed>> placed;
   for (const auto& [leader, partitions] : by_leader) {
-    for (const RecordBatch& b : Batches(leader, topic, partitions)) batches[b.partition].push_back(b);
+    for (const RecordBatch& b : Batches(leader, topic, partitions)) {
+      placed[b.partition].push_back({b});
+    }
   }
-  const auto batch_of = [&](const KcatRecord& r) -> const RecordBatch* {
-    const std::vector<RecordBatch>& list = batches[r.partition];
+  for (auto& [partition, list] : placed) {
+    std::map<std::pair<std::int64_t, std::int32_t>, std::vector<Placed*>> by_epoch;
+    for (Placed& p : list) by_epoch[{p.batch.producer_id, p.batch.producer_epoch}].push_back(&p);
+    for (auto& [epoch, members] : by_epoch) {
+      for (std::size_t k = 0; k < members.size(); ++k) {
+        members[k]->from_start = k;
+        members[k]->from_end = members.size() - 1 - k;
+      }
+    }
+  }
+  const auto placed_of = [&](const KcatRecord& r) -> const Placed* {
+    const std::vector<Placed>& list = placed[r.partition];
     const auto after = std::upper_bound(
         list.begin(), list.end(), r.offset,
-        [](std::int64_t offset, const RecordBatch& b) { return offset < b.base_offset; });
-    if (after == list.begin() || r.offset > std::prev(after)->last_offset) return nullptr;
+        [](std::int64_t offset, const Placed& p) { return offset < p.batch.base_offset; });
+    if (after == list.begin() || r.offset > std::prev(after)->batch.last_offset) return nullptr;
     return &*std::prev(after);
   };
-  const auto where = [&](const KcatRecord& r, const RecordBatch* b) {
+  const auto where = [&](const KcatRecord& r, const Placed* p) {
     return std::to_string(r.partition) + "/" + std::to_string(r.offset) + " (" +
-           (b == nullptr ? std::string("in no batch that the leader holds")
-                         : "producer " + std::to_string(b->producer_id) + " epoch " +
-                               std::to_string(b->producer_epoch)) +
+           (p == nullptr ? std::string("in no batch that the leader holds")
+                         : "producer " + std::to_string(p->batch.producer_id) + " epoch " +
+                               std::to_string(p->batch.producer_epoch) + ", batch " +
+                               std::to_string(p->from_start + 1) + " of the epoch, " +
+                               std::to_string(p->from_end) + " after it") +
            ")";
   };
   std::vector<DuplicateOrigin> origins;
   for (const Duplicate& d : duplicates) {
-    const RecordBatch* first = batch_of(*d.first);
-    const RecordBatch* again = batch_of(*d.again);
+    const Placed* first = placed_of(*d.first);
+    const Placed* again = placed_of(*d.again);
     DuplicateOrigin o;
-    o.later_epoch = first != nullptr && again != nullptr &&
-                    d.first->partition == d.again->partition &&
-                    first->producer_id == again->producer_id &&
-                    again->producer_epoch > first->producer_epoch;
+    o.resent_under_new_epoch = first != nullptr && again != nullptr &&
+                               d.first->partition == d.again->partition &&
+                               first->batch.producer_id == again->batch.producer_id &&
+                               again->batch.producer_epoch > first->batch.producer_epoch &&
+                               first->from_end < kMaxInFlight && again->from_start < kMaxInFlight;
     o.where = where(*d.first, first) + ", again at " + where(*d.again, again);
     origins.push_back(std::move(o));
   }

@@ -37,8 +37,8 @@ struct RecordBatch {
   std::int32_t producer_epoch = -1;
 };
 
-// A record that a topic holds twice: its first copy and a later one, as kcat
-// read them.
+// A record that a topic holds twice: an earlier copy and a later one, as
+// kcat read them.
 struct Duplicate {
   const KcatRecord* first = nullptr;
   const KcatRecord* again = nullptr;
@@ -46,13 +46,20 @@ struct Duplicate {
 
 // What the record batches say about a Duplicate.
 struct DuplicateOrigin {
-  // The second copy is in the same partition, in a batch of a later epoch of
-  // the same producer: librdkafka's documented duplicate (see
-  // RealKafka::OriginsOf). Anything else is a message produced twice.
-  bool later_epoch = false;
-  // "0/49910 (producer 1000 epoch 25), again at 0/50250 (producer 1000 epoch 29)"
+  // librdkafka's documented duplicate (see RealKafka::OriginsOf): both copies
+  // in one partition, from one producer; the first in one of the last
+  // kMaxInFlight batches of its epoch (in flight when the epoch ended), the
+  // second in one of the first kMaxInFlight batches of a later epoch (sent
+  // again first). Anything else is a message produced twice.
+  bool resent_under_new_epoch = false;
+  // "0/49910 (producer 1000 epoch 25, batch 240 of the epoch, 1 after it),
+  // again at 0/50250 (producer 1000 epoch 29, batch 1 of the epoch, ...)"
   std::string where;
 };
+
+// librdkafka's max.in.flight.requests.per.connection, which the tests keep:
+// how many batches of one partition can be in flight at once.
+inline constexpr std::size_t kMaxInFlight = 5;
 
 struct PartitionInfo {
   std::int32_t id = -1;
@@ -114,8 +121,10 @@ class RealKafka {
   // again at 0, and a message being retried then (written, its
   // acknowledgement lost) is written a second time. librdkafka's
   // INTRODUCTION.md describes it ("Message timeout considerations"); its
-  // issue 4953 shows another way to a new epoch. Such a second copy sits in a
-  // batch of a later epoch than the first.
+  // issue 4953 shows another way to a new epoch, and some broker errors
+  // (unknown producer id, for one) are a third. Such a second copy sits in
+  // one of the first batches of a later epoch, its first copy in one of the
+  // last batches of its own (see DuplicateOrigin).
   std::vector<DuplicateOrigin> OriginsOf(const std::string& topic,
                                          const std::vector<Duplicate>& duplicates) const;
 

@@ -146,10 +146,19 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   // embedded_kafka.h and the EmbeddedClusterLimits test). A retry then goes
   // out before anything later, on the same connection.
   config.properties["max.in.flight.requests.per.connection"] = "1";
+  // No write timeout: the Context's 10 s deadline alone ends each call. A
+  // message that times out inside librdkafka makes it start a new producer
+  // epoch and send the messages waiting for a retry again (README,
+  // "Duplicates after a write timeout"); a real broker drops those it has
+  // stored only within one epoch, and the embedded cluster never does. With
+  // the 10 s default, a TSan run went through 107 epochs, and one in CI
+  // stored 124 messages twice.
+  config.write_timeout = std::chrono::milliseconds(0);
   // Larger record batches: the embedded cluster serves a fetch one record
   // batch per partition at a time, so a million single-message batches
   // would take many minutes to read back.
   config.properties["linger.ms"] = "20";
+  const dispatch::test::LogFile debug_log = dispatch::test::SoakDebugLog(config);
   KafkaPublisher publisher(config);
 
   // Allocated up front so that the RSS below measures the publisher alone.
