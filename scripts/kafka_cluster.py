@@ -26,8 +26,9 @@ certificate names another host (for hostname verification). Certificates (a
 CA, a second CA that signed nothing the broker shows, the broker's, a client's
 with an encrypted key) and passwords are made at start in DIR/tls; the
 SCRAM user is created when the storage is formatted. ACLs are on
-(StandardAuthorizer) with a PLAIN user that has none. cluster.env then names
-the listeners, the files and the credentials for the tests.
+(StandardAuthorizer) with a PLAIN user that has none and one that has only
+what a test grants it. cluster.env then names the listeners, the files and
+the credentials for the tests.
 
 --server scram runs the second Kafka version pinned in scripts/kafka/pom.xml
 (kafka.scram.version) from DIST instead of the first.
@@ -145,10 +146,12 @@ def secure_properties(node, tls_dir, sec):
         "listener.name.sasl_ssl.plain.sasl.jaas.config":
             ("org.apache.kafka.common.security.plain.PlainLoginModule required "
              f'user_{sec["plain_user"]}="{sec["plain_password"]}" '
-             f'user_{sec["acl_less_user"]}="{sec["acl_less_password"]}";'),
+             f'user_{sec["acl_less_user"]}="{sec["acl_less_password"]}" '
+             f'user_{sec["limited_user"]}="{sec["limited_password"]}";'),
         # ACLs on: the plaintext and SSL listeners (principal ANONYMOUS: the
         # helpers, the controller) and the two SASL users are super users;
-        # acl_less_user may log in but has no ACL at all.
+        # acl_less_user may log in but has no ACL at all; limited_user gets
+        # the ACLs that a test grants it (over the plaintext listener).
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "super.users": f"User:ANONYMOUS;User:{sec['scram_user']};User:{sec['plain_user']}",
     }
@@ -340,7 +343,8 @@ def cmd_start(args):
         sec = make_tls(tls_dir)
         sec.update(scram_user="alice", scram_password="scram-" + secrets.token_hex(12),
                    plain_user="bob", plain_password="plain-" + secrets.token_hex(12),
-                   acl_less_user="carol", acl_less_password="acl-less-" + secrets.token_hex(12))
+                   acl_less_user="carol", acl_less_password="acl-less-" + secrets.token_hex(12),
+                   limited_user="dave", limited_password="limited-" + secrets.token_hex(12))
         extra = secure_properties(n, tls_dir, sec)
         format_extra = ["--add-scram",
                         f"SCRAM-SHA-512=[name={sec['scram_user']},password={sec['scram_password']}]"]
@@ -356,6 +360,7 @@ def cmd_start(args):
             "scram_user": sec["scram_user"], "scram_password": sec["scram_password"],
             "plain_user": sec["plain_user"], "plain_password": sec["plain_password"],
             "acl_less_user": sec["acl_less_user"], "acl_less_password": sec["acl_less_password"],
+            "limited_user": sec["limited_user"], "limited_password": sec["limited_password"],
         }
     formats = []
     for n in nodes:

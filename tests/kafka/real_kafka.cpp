@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <random>
 #include <set>
@@ -236,6 +237,41 @@ CommandResult RunCommand(const std::string& command) {
   return result;
 }
 
+namespace {
+
+// Sends one admin request through `send` (given the options, which carry a
+// 30 s timeout, and the reply queue) and waits for its reply. Returns the
+// failure: empty when the request and every result in it succeeded, which
+// `result_errors` reports from the reply event.
+std::string AdminRequest(
+    rd_kafka_t* rk, rd_kafka_admin_op_t op,
+    const std::function<void(const rd_kafka_AdminOptions_t*, rd_kafka_queue_t*)>& send,
+    const std::function<std::string(rd_kafka_event_t*)>& result_errors) {
+  char err[512];
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, op);
+  if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS) {
+    rd_kafka_AdminOptions_set_operation_timeout(options, 30000, err, sizeof err);
+  }
+  rd_kafka_AdminOptions_set_request_timeout(options, 30000, err, sizeof err);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  send(options, queue);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 40000);
+  std::string failure;
+  if (ev == nullptr) {
+    failure = "no answer";
+  } else if (rd_kafka_event_error(ev)) {
+    failure = rd_kafka_event_error_string(ev);
+  } else {
+    failure = result_errors(ev);
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_AdminOptions_destroy(options);
+  return failure;
+}
+
+}  // namespace
+
 std::optional<RealKafka> RealKafka::FromEnvironment(std::string* why) {
   RealKafka k;
   if (const char* brokers = std::getenv("DISPATCH_KAFKA_BROKERS"); brokers && *brokers) {
@@ -269,6 +305,37 @@ std::optional<RealKafka> RealKafka::FromEnvironment(std::string* why) {
   return k;
 }
 
+void RealKafka::AllowWrite(const std::string& principal, const std::string& prefix) const {
+  RdKafkaPtr rk = NewClient(bootstrap_);
+  char err[512] = "";
+  rd_kafka_AclBinding_t* acl = rd_kafka_AclBinding_new(
+      RD_KAFKA_RESOURCE_TOPIC, prefix.c_str(), RD_KAFKA_RESOURCE_PATTERN_PREFIXED,
+      principal.c_str(), "*", RD_KAFKA_ACL_OPERATION_WRITE, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW,
+      err, sizeof err);
+  if (acl == nullptr) throw std::runtime_error(std::string("ACL for ") + principal + ": " + err);
+  const std::string failure = AdminRequest(
+      rk.get(), RD_KAFKA_ADMIN_OP_CREATEACLS,
+      [&](const rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+        rd_kafka_CreateAcls(rk.get(), &acl, 1, options, queue);
+      },
+      [](rd_kafka_event_t* ev) {
+        std::string errors;
+        size_t n = 0;
+        const rd_kafka_acl_result_t** results =
+            rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(ev), &n);
+        for (size_t i = 0; i < n; ++i) {
+          if (const rd_kafka_error_t* e = rd_kafka_acl_result_error(results[i])) {
+            errors = rd_kafka_error_string(e);
+          }
+        }
+        return errors;
+      });
+  rd_kafka_AclBinding_destroy(acl);
+  if (!failure.empty()) {
+    throw std::runtime_error("allow " + principal + " to write " + prefix + "*: " + failure);
+  }
+}
+
 std::vector<std::string> RealKafka::Brokers() const { return Split(bootstrap_, ','); }
 
 std::string RealKafka::UniqueTopic(const std::string& stem) {
@@ -287,31 +354,26 @@ void RealKafka::CreateTopic(const std::string& topic, int partitions, int replic
   for (const auto& [name, value] : configs) {
     rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str());
   }
-  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(options, 30000, err, sizeof err);
-  rd_kafka_AdminOptions_set_request_timeout(options, 30000, err, sizeof err);
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk.get());
-  rd_kafka_CreateTopics(rk.get(), &nt, 1, options, queue);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 40000);
-  std::string failure;
-  if (ev == nullptr) {
-    failure = "no answer to CreateTopics";
-  } else if (rd_kafka_event_error(ev)) {
-    failure = rd_kafka_event_error_string(ev);
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    for (size_t i = 0; i < n; ++i) {
-      if (rd_kafka_topic_result_error(results[i])) {
-        failure = rd_kafka_err2name(rd_kafka_topic_result_error(results[i]));
-        if (const char* s = rd_kafka_topic_result_error_string(results[i])) failure += std::string(": ") + s;
-      }
-    }
-  }
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(queue);
-  rd_kafka_AdminOptions_destroy(options);
+  const std::string failure = AdminRequest(
+      rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS,
+      [&](const rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+        rd_kafka_CreateTopics(rk.get(), &nt, 1, options, queue);
+      },
+      [](rd_kafka_event_t* ev) {
+        std::string errors;
+        size_t n = 0;
+        const rd_kafka_topic_result_t** results =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        for (size_t i = 0; i < n; ++i) {
+          if (rd_kafka_topic_result_error(results[i])) {
+            errors = rd_kafka_err2name(rd_kafka_topic_result_error(results[i]));
+            if (const char* e = rd_kafka_topic_result_error_string(results[i])) {
+              errors += std::string(": ") + e;
+            }
+          }
+        }
+        return errors;
+      });
   rd_kafka_NewTopic_destroy(nt);
   if (!failure.empty()) throw std::runtime_error("create topic " + topic + ": " + failure);
 

@@ -88,6 +88,12 @@ class RealKafka {
   void CreateTopic(const std::string& topic, int partitions, int replication,
                    const std::map<std::string, std::string>& configs = {}) const;
 
+  // Lets `principal` ("User:dave") write to every topic whose name starts
+  // with `prefix` (a prefixed ACL). Asked over the plaintext listener, whose
+  // principal is a super user on the secure cluster. Throws
+  // std::runtime_error on failure.
+  void AllowWrite(const std::string& principal, const std::string& prefix) const;
+
   // The partitions of `topic` as the cluster's metadata lists them now
   // (empty when the metadata request fails).
   std::vector<PartitionInfo> Partitions(const std::string& topic) const;
