@@ -8,8 +8,8 @@
 // the messages of each key are in the order they were published, and a
 // message is there twice only as librdkafka documents it, in flight when a
 // producer epoch ended and written again under a later one (see
-// RealKafka::OriginsOf). The publisher's resident
-// memory is compared with its early value (the brokers are other processes).
+// RealKafka::OriginsOf). The publisher's resident memory is compared with its
+// early value (the brokers are other processes).
 #include <gtest/gtest.h>
 
 #include <algorithm>
