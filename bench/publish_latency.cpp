@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   // Warm both up: connections, metadata, producer id.
   for (int i = 0; i < 200; ++i) {
     raw.ProduceAndWait(topic, "warm", value);
-    publisher.Publish(dispatch::Context::WithTimeout(10s), {topic, "warm", value, {}});
+    (void)publisher.Publish(dispatch::Context::WithTimeout(10s), {topic, "warm", value, {}});
   }
 
   std::vector<double> ours_us;

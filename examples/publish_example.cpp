@@ -83,7 +83,9 @@ int main(int argc, char** argv) {
                   results[i].retriable ? "retry later" : "park it");
     }
   }
-  publisher->Close();
+  if (const dispatch::Result closed = publisher->Close(); !closed.ok()) {
+    std::printf("close: %s\n", closed.message.c_str());
+  }
   std::printf("published %d of %zu rows\n", ok, rows.size() + 1);
 
   const auto records = dispatch::testing::ReadTopic(brokers, topic, rows.size() + 1, 10s);

@@ -201,8 +201,8 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
   // Defaults that the user may override through `properties`.
   if (config.required_acks == RequiredAcks::All) {
     // No reordering from internal retries, and no duplicates unless
-    // librdkafka starts a new producer epoch (README, "Duplicates after a
-    // write timeout").
+    // librdkafka starts a new producer epoch (docs/reliability.md,
+    // "Duplicates after a write timeout").
     props.push_back({"enable.idempotence", "true", "required_acks"});
   }
   // A blocking Publish must not sit in a linger timer; messages still batch

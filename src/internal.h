@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "dispatch/kafka/kafka_publisher.h"
+#include "dispatch/kafka/config.h"
 #include "dispatch/publisher.h"
 
 namespace dispatch::kafka::internal {

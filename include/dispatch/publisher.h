@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -114,6 +115,10 @@ enum class ErrorCode {
   kInternal,              ///< an unexpected local error of the client
 };
 
+/// The number of ErrorCode values, kOk included: the size of an array indexed
+/// by code (see dispatch::kafka::PublisherMetrics::failed_by_code).
+inline constexpr std::size_t kErrorCodeCount = static_cast<std::size_t>(ErrorCode::kInternal) + 1;
+
 /// Whether the message is in the topic.
 enum class Delivery {
   kDelivered,     ///< acknowledged by the broker as configured (required acks)
@@ -122,16 +127,58 @@ enum class Delivery {
                   ///< may duplicate it (consumers deduplicate)
 };
 
-/// The name of a code or a delivery state, for logs ("deadline exceeded",
-/// "not_delivered").
+/// The number of Delivery values: the size of an array indexed by outcome.
+inline constexpr std::size_t kDeliveryCount = static_cast<std::size_t>(Delivery::kUnknown) + 1;
+
+/// The name of a code or a delivery state, in one spelling (lower case,
+/// words joined by '_': "deadline_exceeded", "not_delivered"), so that both
+/// serve as log fields and metric labels as they are.
 ///@{
-std::string_view ToString(ErrorCode code);
-std::string_view ToString(Delivery delivery);
+[[nodiscard]] constexpr std::string_view ToString(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kOk: return "ok";
+    case ErrorCode::kCancelled: return "cancelled";
+    case ErrorCode::kDeadlineExceeded: return "deadline_exceeded";
+    case ErrorCode::kClosed: return "closed";
+    case ErrorCode::kInvalidMessage: return "invalid_message";
+    case ErrorCode::kMessageTooLarge: return "message_too_large";
+    case ErrorCode::kUnknownTopic: return "unknown_topic";
+    case ErrorCode::kNotAuthorized: return "not_authorized";
+    case ErrorCode::kAuthenticationFailed: return "authentication_failed";
+    case ErrorCode::kBrokerUnavailable: return "broker_unavailable";
+    case ErrorCode::kBrokerRejected: return "broker_rejected";
+    case ErrorCode::kFatal: return "fatal";
+    case ErrorCode::kInternal: return "internal";
+  }
+  return "unknown_error_code";
+}
+
+[[nodiscard]] constexpr std::string_view ToString(Delivery delivery) {
+  switch (delivery) {
+    case Delivery::kDelivered: return "delivered";
+    case Delivery::kNotDelivered: return "not_delivered";
+    case Delivery::kUnknown: return "unknown";
+  }
+  return "unknown_delivery";
+}
 ///@}
+
+// A code or outcome added after the last one is caught here: it would be
+// named "unknown_..." and counted outside the arrays sized by the counts.
+static_assert(ToString(static_cast<ErrorCode>(kErrorCodeCount - 1)) != "unknown_error_code" &&
+                  ToString(static_cast<ErrorCode>(kErrorCodeCount)) == "unknown_error_code",
+              "kErrorCodeCount must count every ErrorCode: the last one is kInternal");
+static_assert(ToString(static_cast<Delivery>(kDeliveryCount - 1)) != "unknown_delivery" &&
+                  ToString(static_cast<Delivery>(kDeliveryCount)) == "unknown_delivery",
+              "kDeliveryCount must count every Delivery: the last one is kUnknown");
 
 /// The answer to one publish: a value, never an exception, because a failed
 /// publish is an ordinary event in a dispatcher loop.
-struct Result {
+///
+/// `[[nodiscard]]`: a dropped result is a row whose fate nobody recorded, the
+/// bug an outbox exists to prevent, so every function that returns one warns
+/// when its caller ignores it.
+struct [[nodiscard]] Result {
   ErrorCode code = ErrorCode::kOk;  ///< what happened: switch on this, not on `message`
   /// Whether the message may be in the topic, and so whether a retry may
   /// duplicate it; meaningful on errors too.
@@ -178,7 +225,7 @@ struct Result {
 
 /// The result of a call that stopped before publishing anything because its
 /// context was already cancelled or expired; nullopt when the context is live.
-inline std::optional<Result> ContextError(const Context& ctx) {
+[[nodiscard]] inline std::optional<Result> ContextError(const Context& ctx) {
   if (ctx.Cancelled()) {
     return Result::Error(ErrorCode::kCancelled, Delivery::kNotDelivered, true,
                          "context cancelled before publish");
@@ -203,7 +250,8 @@ class Publisher {
   /// Publishes all messages and returns one result per message, in input
   /// order. Mark published exactly the rows whose result is ok(). This default
   /// publishes one at a time; a Kafka publisher keeps them in flight together.
-  virtual std::vector<Result> PublishBatch(const Context& ctx, std::span<const Message> messages) {
+  [[nodiscard]] virtual std::vector<Result> PublishBatch(const Context& ctx,
+                                                         std::span<const Message> messages) {
     std::vector<Result> results;
     results.reserve(messages.size());
     for (const Message& message : messages) {
@@ -212,33 +260,5 @@ class Publisher {
     return results;
   }
 };
-
-inline std::string_view ToString(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kCancelled: return "cancelled";
-    case ErrorCode::kDeadlineExceeded: return "deadline exceeded";
-    case ErrorCode::kClosed: return "closed";
-    case ErrorCode::kInvalidMessage: return "invalid message";
-    case ErrorCode::kMessageTooLarge: return "message too large";
-    case ErrorCode::kUnknownTopic: return "unknown topic";
-    case ErrorCode::kNotAuthorized: return "not authorized";
-    case ErrorCode::kAuthenticationFailed: return "authentication failed";
-    case ErrorCode::kBrokerUnavailable: return "broker unavailable";
-    case ErrorCode::kBrokerRejected: return "broker rejected";
-    case ErrorCode::kFatal: return "fatal";
-    case ErrorCode::kInternal: return "internal";
-  }
-  return "unknown error code";
-}
-
-inline std::string_view ToString(Delivery delivery) {
-  switch (delivery) {
-    case Delivery::kDelivered: return "delivered";
-    case Delivery::kNotDelivered: return "not_delivered";
-    case Delivery::kUnknown: return "unknown";
-  }
-  return "unknown delivery";
-}
 
 }  // namespace dispatch

@@ -54,7 +54,7 @@ TEST(Concurrency, SixteenThreadsPublishAndPerKeyOrderHolds) {
 // Closes the publisher when a test leaves early, so publishing threads end.
 struct CloseOnExit {
   KafkaPublisher& publisher;
-  ~CloseOnExit() { publisher.Close(); }
+  ~CloseOnExit() { (void)publisher.Close(); }
 };
 
 TEST(Concurrency, CloseRacingWithEightPublishingThreadsLeavesEveryCallAResult) {

@@ -207,7 +207,7 @@ TEST(EmbeddedClusterLimits, ALaterStoredBatchMakesAFailedOneLookDeliveredUnlessO
     const std::vector<Result> results = publisher.PublishBatch(Context::WithTimeout(20s), batch);
     cluster.SetRtt(-1, 0ms);
     for (const Result& r : results) ASSERT_TRUE(r.ok()) << r.message;
-    publisher.Close();
+    EXPECT_TRUE(publisher.Close().ok());
 
     int m0_copies = 0;
     for (const auto& r : cluster.ReadWholeTopic("limits")) m0_copies += r.value == "m0" ? 1 : 0;

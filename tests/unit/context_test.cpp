@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
+#include <string_view>
 #include <stop_token>
 
 #include "dispatch/publisher.h"
@@ -72,8 +74,24 @@ TEST(Result, DeliveredIsOkAndErrorsAreNot) {
       Result::Error(ErrorCode::kMessageTooLarge, Delivery::kNotDelivered, false, "too big");
   EXPECT_FALSE(poison.ok());
   EXPECT_TRUE(poison.permanent());
-  EXPECT_EQ(ToString(poison.code), "message too large");
+  EXPECT_EQ(ToString(poison.code), "message_too_large");
   EXPECT_EQ(ToString(poison.delivery), "not_delivered");
+}
+
+// One spelling for every name, so that each serves as a log field or a metric
+// label as it is: lower case and '_', and no two alike.
+TEST(Result, EveryCodeAndOutcomeHasItsOwnSnakeCaseName) {
+  std::set<std::string_view> names;
+  const auto check = [&names](std::string_view name) {
+    EXPECT_FALSE(name.empty());
+    EXPECT_NE(name, "unknown_error_code");  // the name of no value
+    EXPECT_NE(name, "unknown_delivery");
+    for (const char c : name) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '_') << name;
+    EXPECT_TRUE(names.insert(name).second) << name << " is used twice";
+  };
+  for (std::size_t i = 0; i < kErrorCodeCount; ++i) check(ToString(static_cast<ErrorCode>(i)));
+  for (std::size_t i = 0; i < kDeliveryCount; ++i) check(ToString(static_cast<Delivery>(i)));
+  EXPECT_EQ(names.size(), kErrorCodeCount + kDeliveryCount);
 }
 
 }  // namespace

@@ -109,7 +109,7 @@ TEST(LocalPublish, StopTokenWhileTheLocalQueueIsFullCancelsWithNothingProduced) 
   KafkaConfig config = Unreachable();
   config.properties["queue.buffering.max.messages"] = "1";
   KafkaPublisher publisher(config);
-  std::jthread filler([&] { publisher.Publish(Context::WithTimeout(5s), Msg()); });
+  std::jthread filler([&] { (void)publisher.Publish(Context::WithTimeout(5s), Msg()); });
   // InFlight() counts a message from just before it is handed over, so wait
   // until librdkafka itself holds it: only then is its one-message queue full.
   ASSERT_TRUE(test::WaitFor(
@@ -197,7 +197,7 @@ TEST(LocalPublish, LogHookReceivesLibrdkafkaLinesWithTheirBrokerInsteadOfStderr)
     std::lock_guard lock(mu);
     return !brokers.empty();
   }));
-  publisher.Close();
+  (void)publisher.Close();
   std::lock_guard lock(mu);
   ASSERT_FALSE(brokers.empty());
   EXPECT_THAT(brokers.front(), HasSubstr("127.0.0.1:9"));
@@ -218,18 +218,18 @@ TEST(LocalPublish, StatisticsHookReceivesLibrdkafkasJson) {
     std::lock_guard lock(mu);
     return !json.empty();
   }));
-  publisher.Close();
+  (void)publisher.Close();
   std::lock_guard lock(mu);
   EXPECT_THAT(json, HasSubstr("\"client_id\": \"dispatch-kafka\""));
 }
 
 TEST(LocalPublish, MetricsCountResultsByCodeAndOutcome) {
   KafkaPublisher publisher(Unreachable());
-  publisher.Publish(Context::Background(), Msg("bad topic"));
-  publisher.Publish(Context::WithTimeout(-1ms), Msg());
+  (void)publisher.Publish(Context::Background(), Msg("bad topic"));
+  (void)publisher.Publish(Context::WithTimeout(-1ms), Msg());
   const std::vector<Message> batch = {Msg(""), Msg("x y")};
-  publisher.PublishBatch(Context::Background(), batch);
-  publisher.Publish(Context::WithTimeout(50ms), Msg());  // queued, then deadline
+  (void)publisher.PublishBatch(Context::Background(), batch);
+  (void)publisher.Publish(Context::WithTimeout(50ms), Msg());  // queued, then deadline
   const PublisherMetrics m = publisher.Metrics();
   EXPECT_EQ(m.published, 0u);
   EXPECT_EQ(m.failed, 5u);

@@ -1,0 +1,40 @@
+/// @file
+/// dispatch::kafka::PublisherMetrics: what a KafkaPublisher has done, as a
+/// snapshot of counters (recorded in src/metrics.cpp).
+///
+/// Standard library and <dispatch/publisher.h> only.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "dispatch/publisher.h"
+
+namespace dispatch::kafka {
+
+/// The number of dispatch::ErrorCode values; the same as dispatch::kErrorCodeCount,
+/// kept here for the code written when it lived in this namespace.
+using dispatch::kErrorCodeCount;
+
+/// What a publisher has done since it was created. Taking a snapshot is cheap
+/// (atomic loads, no lock on the publish path), so it can back a metrics
+/// endpoint that is scraped often.
+struct PublisherMetrics {
+  std::uint64_t published = 0;  ///< results that were ok
+  std::uint64_t failed = 0;     ///< results that were not ok
+  /// Failed results by code: failed_by_code[static_cast<size_t>(code)].
+  std::array<std::uint64_t, kErrorCodeCount> failed_by_code{};
+  /// Every result by outcome: by_delivery[static_cast<size_t>(delivery)].
+  std::array<std::uint64_t, kDeliveryCount> by_delivery{};
+  std::int64_t in_flight = 0;    ///< produced, delivery report not yet in
+  std::int64_t queue_depth = 0;  ///< librdkafka's outq_len: messages and requests pending
+  /// Time from the call to its result (a batch counts once per message), over
+  /// the publisher's life. p50 and p99 come from a histogram with about 19%
+  /// resolution; max is exact.
+  double latency_p50_us = 0;
+  double latency_p99_us = 0;  ///< see latency_p50_us
+  double latency_max_us = 0;  ///< see latency_p50_us
+};
+
+}  // namespace dispatch::kafka

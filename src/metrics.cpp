@@ -1,0 +1,60 @@
+#include "metrics.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace dispatch::kafka::internal {
+
+void LatencyHistogram::Record(double us) {
+  const double clamped = std::max(us, 1.0);
+  const auto i =
+      std::min<std::size_t>(static_cast<std::size_t>(4.0 * std::log2(clamped)), kBuckets - 1);
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  double max = max_us_.load(std::memory_order_relaxed);
+  while (us > max && !max_us_.compare_exchange_weak(max, us, std::memory_order_relaxed)) {
+  }
+}
+
+double LatencyHistogram::Quantile(double q) const {
+  std::array<std::uint64_t, kBuckets> c{};
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < kBuckets; ++i) {
+    total += c[i] = counts_[i].load(std::memory_order_relaxed);
+  }
+  if (total == 0) return 0;
+  const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(total - 1));
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i < kBuckets; ++i) {
+    seen += c[i];
+    if (seen > rank) return std::min(std::exp2(static_cast<double>(i + 1) / 4.0), Max());
+  }
+  return Max();
+}
+
+void MetricsRecorder::Record(const Result& r, double latency_us) {
+  if (r.ok()) {
+    published_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    failed_by_code_[static_cast<std::size_t>(r.code)].fetch_add(1, std::memory_order_relaxed);
+  }
+  by_delivery_[static_cast<std::size_t>(r.delivery)].fetch_add(1, std::memory_order_relaxed);
+  latency_.Record(latency_us);
+}
+
+PublisherMetrics MetricsRecorder::Snapshot() const {
+  PublisherMetrics m;
+  m.published = published_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < kErrorCodeCount; ++i) {
+    m.failed_by_code[i] = failed_by_code_[i].load(std::memory_order_relaxed);
+    m.failed += m.failed_by_code[i];
+  }
+  for (std::size_t i = 0; i < kDeliveryCount; ++i) {
+    m.by_delivery[i] = by_delivery_[i].load(std::memory_order_relaxed);
+  }
+  m.latency_p50_us = latency_.Quantile(0.50);
+  m.latency_p99_us = latency_.Quantile(0.99);
+  m.latency_max_us = latency_.Max();
+  return m;
+}
+
+}  // namespace dispatch::kafka::internal

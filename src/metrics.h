@@ -1,0 +1,45 @@
+// The publisher's counters and latency histogram: recorded on the publish
+// path with relaxed atomics (no lock), read as a PublisherMetrics snapshot.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "dispatch/kafka/metrics.h"
+#include "dispatch/publisher.h"
+
+namespace dispatch::kafka::internal {
+
+// Latencies in buckets four to a doubling of microseconds (about 19% wide).
+class LatencyHistogram {
+ public:
+  void Record(double us);
+  // The upper bound of the bucket holding quantile `q`; 0 with no samples.
+  double Quantile(double q) const;
+  double Max() const { return max_us_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr std::size_t kBuckets = std::size_t{4} * 27;  // up to 2^27 us, about 2 minutes
+  std::array<std::atomic<std::uint64_t>, kBuckets> counts_{};
+  std::atomic<double> max_us_{0};
+};
+
+// Every result a publisher returned: by code, by delivery outcome, and how
+// long its call took. Thread-safe.
+class MetricsRecorder {
+ public:
+  void Record(const Result& r, double latency_us);
+  // The counters and latencies; in_flight and queue_depth are left at 0 for
+  // the publisher to fill in.
+  PublisherMetrics Snapshot() const;
+
+ private:
+  std::atomic<std::uint64_t> published_{0};
+  std::array<std::atomic<std::uint64_t>, kErrorCodeCount> failed_by_code_{};
+  std::array<std::atomic<std::uint64_t>, kDeliveryCount> by_delivery_{};
+  LatencyHistogram latency_;
+};
+
+}  // namespace dispatch::kafka::internal
