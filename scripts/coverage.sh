@@ -12,7 +12,9 @@ dir="$root/coverage"
 jobs=${JOBS:-$(nproc)}
 
 echo "=== coverage build"
-cmake --preset coverage -B "$dir" >/dev/null
+scripts/build-librdkafka.sh release  # the preset's librdkafka; built once
+cmake --preset coverage -B "$dir" \
+  -DDISPATCH_KAFKA_RDKAFKA_PREFIX="$(realpath -m "$root/librdkafka/release")" >/dev/null
 cmake --build "$dir" -j "$jobs" --target unit_tests integration_tests
 
 echo "=== coverage tests"
