@@ -17,6 +17,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -47,6 +48,26 @@ Result ClosedResult() {
   return Result::Error(ErrorCode::kClosed, Delivery::kNotDelivered, true, "publisher is closed");
 }
 
+// librdkafka before 2.6.1 cannot log in with SCRAM to a Kafka 4 broker, even
+// with the right password (confluentinc/librdkafka#4895). The text that an
+// authentication failure gets appended when that may be the cause, or "".
+std::string ScramCaveat(const KafkaConfig& config) {
+  constexpr int kScramFixed = 0x02060100;  // 2.6.1, in rd_kafka_version()'s encoding
+  if (rd_kafka_version() >= kScramFixed) return {};
+  for (const auto& [name, value] : config.properties) {
+    std::string n = name;
+    std::string v = value;
+    for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if ((n == "sasl.mechanism" || n == "sasl.mechanisms") && v.starts_with("SCRAM-")) {
+      return std::string("; note: librdkafka ") + rd_kafka_version_str() +
+             " cannot log in with SCRAM to a Kafka 4 broker even with the right password; "
+             "that needs librdkafka 2.6.1 or later (confluentinc/librdkafka#4895)";
+    }
+  }
+  return {};
+}
+
 // What the message-size check of librdkafka counts of a message.
 std::size_t Size(const Message& m) {
   std::size_t n = m.value.size() + (m.key ? m.key->size() : 0);
@@ -62,7 +83,8 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
       : log_(config.log),
         statistics_(config.statistics),
         write_timeout_(config.write_timeout),
-        close_timeout_(config.close_timeout) {
+        close_timeout_(config.close_timeout),
+        scram_caveat_(ScramCaveat(config)) {
     auto created = internal::CreateProducer(config, this, this);
     producer_ = std::move(created.producer);
     max_message_bytes_ = created.max_message_bytes;
@@ -297,7 +319,8 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
                              std::string(ToString(ErrorCode::kAuthenticationFailed)) + ": " + text +
                                  " (librdkafka " +
                                  rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)) +
-                                 "); the message stays queued and may still be written");
+                                 "); the message stays queued and may still be written" +
+                                 (err == RdKafka::ERR__AUTHENTICATION ? scram_caveat_ : ""));
     auth_failure_.Set(r);
     waiting_.FinishAll(r);
   }
@@ -380,6 +403,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   const StatisticsHook statistics_;
   const std::chrono::milliseconds write_timeout_;
   const std::chrono::milliseconds close_timeout_;
+  const std::string scram_caveat_;  // see ScramCaveat
   long long max_message_bytes_ = 0;
 
   std::unique_ptr<RdKafka::Producer> producer_;
