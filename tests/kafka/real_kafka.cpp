@@ -22,6 +22,8 @@
 namespace dispatch::test {
 namespace {
 
+using dispatch::testing::Record;
+
 using namespace std::chrono_literals;
 
 std::string ShellQuote(const std::string& s) {
@@ -112,10 +114,10 @@ std::optional<std::string> BytesOf(const nlohmann::json& value) {
 // One of kcat's one-line JSON envelopes. A null key or value stays null
 // (nullopt), apart from an empty one; a null header value reads as empty;
 // "headers" is a flat list: name, value, name, value, ...
-KcatRecord ParseKcatLine(std::string_view line) {
+Record ParseKcatLine(std::string_view line) {
   try {
     const nlohmann::json j = nlohmann::json::parse(BytesToUtf8(line));
-    KcatRecord rec;
+    Record rec;
     rec.partition = j.value("partition", std::int32_t{-1});
     rec.offset = j.value("offset", std::int64_t{-1});
     if (const auto key = j.find("key"); key != j.end()) rec.key = BytesOf(*key);
@@ -424,7 +426,7 @@ std::vector<DuplicateOrigin> RealKafka::OriginsOf(const std::string& topic,
       }
     }
   }
-  const auto placed_of = [&](const KcatRecord& r) -> const Placed* {
+  const auto placed_of = [&](const Record& r) -> const Placed* {
     const std::vector<Placed>& list = placed[r.partition];
     const auto after = std::upper_bound(
         list.begin(), list.end(), r.offset,
@@ -432,7 +434,7 @@ std::vector<DuplicateOrigin> RealKafka::OriginsOf(const std::string& topic,
     if (after == list.begin() || r.offset > std::prev(after)->batch.last_offset) return nullptr;
     return &*std::prev(after);
   };
-  const auto where = [&](const KcatRecord& r, const Placed* p) {
+  const auto where = [&](const Record& r, const Placed* p) {
     return std::to_string(r.partition) + "/" + std::to_string(r.offset) + " (" +
            (p == nullptr ? std::string("in no batch that the leader holds")
                          : "producer " + std::to_string(p->batch.producer_id) + " epoch " +
@@ -457,7 +459,7 @@ std::vector<DuplicateOrigin> RealKafka::OriginsOf(const std::string& topic,
   return origins;
 }
 
-std::vector<KcatRecord> RealKafka::ReadWithKcat(const std::string& topic) const {
+std::vector<Record> RealKafka::ReadWithKcat(const std::string& topic) const {
   // -e: stop at the end of every partition; -J: one JSON envelope per line,
   // with null keys and values as null and headers as a list of pairs.
   const CommandResult r = RunCommand("kcat -C -q -e -J -o beginning -b " + ShellQuote(bootstrap_) +
@@ -465,7 +467,7 @@ std::vector<KcatRecord> RealKafka::ReadWithKcat(const std::string& topic) const 
   if (r.status != 0) {
     throw std::runtime_error("kcat exited with " + std::to_string(r.status) + " reading " + topic);
   }
-  std::vector<KcatRecord> records;
+  std::vector<Record> records;
   std::size_t start = 0;
   while (start < r.out.size()) {
     std::size_t end = r.out.find('\n', start);

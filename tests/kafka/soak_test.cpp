@@ -37,7 +37,7 @@ namespace {
 using namespace std::chrono_literals;
 using dispatch::test::Duplicate;
 using dispatch::test::DuplicateOrigin;
-using dispatch::test::KcatRecord;
+using dispatch::testing::Record;
 using dispatch::test::RealKafka;
 using dispatch::test::RssMiB;
 using dispatch::test::WaitFor;
@@ -279,13 +279,13 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   publisher.Close();
 
   // What landed, read by kcat.
-  const std::vector<KcatRecord> records = kafka->ReadWithKcat(topic);
+  const std::vector<Record> records = kafka->ReadWithKcat(topic);
   // Each message's latest copy so far; a duplicate pairs it with the next.
-  std::vector<const KcatRecord*> copy(kMessages, nullptr);
+  std::vector<const Record*> copy(kMessages, nullptr);
   std::vector<Duplicate> duplicates;
   int out_of_order = 0;
   std::map<std::string, int> last_of_key;
-  for (const KcatRecord& r : records) {  // partition by partition, in offset order
+  for (const Record& r : records) {  // partition by partition, in offset order
     const int i = std::stoi(r.value.value_or("-1"));
     ASSERT_GE(i, 0);
     ASSERT_LT(i, kMessages);
