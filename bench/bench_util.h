@@ -21,6 +21,7 @@
 
 #include "dispatch/kafka/kafka_publisher.h"
 #include "dispatch/testing/embedded_kafka.h"
+#include "testing/rdkafka_util.h"
 
 namespace bench {
 
@@ -30,19 +31,9 @@ inline double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-inline std::vector<std::string> SplitBrokers(const std::string& list) {
-  std::vector<std::string> out;
-  for (std::size_t start = 0, comma; start <= list.size(); start = comma + 1) {
-    comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    if (comma > start) out.push_back(list.substr(start, comma - start));
-  }
-  return out;
-}
-
 // The publisher under test, with the library's defaults.
 inline dispatch::kafka::KafkaConfig OurConfig(const std::string& brokers) {
-  return dispatch::kafka::DefaultKafkaConfig(SplitBrokers(brokers));
+  return dispatch::kafka::DefaultKafkaConfig(dispatch::testing::internal::SplitList(brokers));
 }
 
 // The baseline's properties: the same settings KafkaPublisher applies.
@@ -67,8 +58,10 @@ inline void EnsureTopic(const std::string& brokers, const std::string& topic, in
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), errstr, sizeof errstr);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (rk == nullptr) throw std::runtime_error(errstr);
+  const dispatch::testing::internal::RdKafkaPtr client(
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr));
+  if (client == nullptr) throw std::runtime_error(errstr);
+  rd_kafka_t* rk = client.get();
   const rd_kafka_metadata_t* md = nullptr;
   bool exists = false;
   if (rd_kafka_metadata(rk, 1, nullptr, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -100,7 +93,6 @@ inline void EnsureTopic(const std::string& brokers, const std::string& topic, in
     rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy(nt);
   }
-  rd_kafka_destroy(rk);
   if (!problem.empty()) {
     std::fprintf(stderr, "warning: cannot create topic %s (%s); going on\n", topic.c_str(),
                  problem.c_str());

@@ -19,12 +19,15 @@
 #include <string_view>
 #include <thread>
 
+#include "testing/rdkafka_util.h"
+
 namespace dispatch::test {
 namespace {
 
-using dispatch::testing::Record;
-
 using namespace std::chrono_literals;
+using dispatch::testing::Record;
+using dispatch::testing::internal::RdKafkaPtr;
+using dispatch::testing::internal::SplitList;
 
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
@@ -37,21 +40,6 @@ std::string ShellQuote(const std::string& s) {
   }
   return out + "'";
 }
-
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  std::stringstream in(s);
-  std::string part;
-  while (std::getline(in, part, sep)) {
-    if (!part.empty()) parts.push_back(part);
-  }
-  return parts;
-}
-
-struct RdKafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using RdKafkaPtr = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
 
 // An admin-capable client (a producer handle serves the admin API too).
 RdKafkaPtr NewClient(const std::string& bootstrap) {
@@ -211,7 +199,7 @@ std::optional<RealKafka> RealKafka::FromEnvironment(std::string* why) {
     const std::string value = line.substr(eq + 1);
     if (name == "bootstrap") k.bootstrap_ = value;
     if (name == "nodes") {
-      for (const std::string& id : Split(value, ',')) k.nodes_.push_back(std::stoi(id));
+      for (const std::string& id : SplitList(value)) k.nodes_.push_back(std::stoi(id));
     }
   }
   return k;
@@ -248,7 +236,7 @@ void RealKafka::AllowWrite(const std::string& principal, const std::string& pref
   }
 }
 
-std::vector<std::string> RealKafka::Brokers() const { return Split(bootstrap_, ','); }
+std::vector<std::string> RealKafka::Brokers() const { return SplitList(bootstrap_); }
 
 std::string RealKafka::UniqueTopic(const std::string& stem) {
   static std::atomic<int> counter{0};
