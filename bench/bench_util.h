@@ -1,9 +1,9 @@
 // Helpers shared by the benchmarks: broker selection (embedded cluster or
 // --brokers), the raw-librdkafka baseline's configuration, statistics.
 //
-// The baseline producer is configured as KafkaPublisher configures itself
-// (acks=all, idempotence, linger.ms=0, murmur2_random), so that a ratio
-// measures the wrapper, not a different setting.
+// The baseline producer gets the librdkafka properties that KafkaPublisher
+// applies (EffectiveProperties), so that a ratio measures the wrapper, not a
+// different setting, and the baseline cannot drift from the library.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -36,16 +36,17 @@ inline dispatch::kafka::KafkaConfig OurConfig(const std::string& brokers) {
   return dispatch::kafka::DefaultKafkaConfig(dispatch::testing::internal::SplitList(brokers));
 }
 
-// The baseline's properties: the same settings KafkaPublisher applies.
+// The baseline's properties: those KafkaPublisher applies with the library's
+// defaults. A bench that deliberately sets the baseline differently says so
+// beside the difference.
 inline std::unique_ptr<RdKafka::Conf> RawConf(const std::string& brokers) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string err;
-  for (const auto& [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
-                             {"acks", "all"},
-                             {"enable.idempotence", "true"},
-                             {"linger.ms", "0"},
-                             {"partitioner", "murmur2_random"}}) {
-    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+  for (const auto& [name, value] : dispatch::kafka::EffectiveProperties(OurConfig(brokers))) {
+    if (value == "[redacted]") {
+      throw std::runtime_error("baseline: " + name + " is a secret that EffectiveProperties hides");
+    }
+    if (conf->set(name, value, err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
   }
   return conf;
 }
