@@ -17,7 +17,7 @@
 
 #include "dispatch/publisher.h"
 
-namespace dispatch::test {
+namespace dispatch::suite {
 
 class SoakStream {
  public:
@@ -93,4 +93,4 @@ class SoakStream {
   std::vector<std::jthread> threads_;  // last, so that they are joined first
 };
 
-}  // namespace dispatch::test
+}  // namespace dispatch::suite

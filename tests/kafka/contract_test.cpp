@@ -19,9 +19,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using namespace std::chrono_literals;
-using dispatch::test::DuplicateOrigin;
+using dispatch::suite::DuplicateOrigin;
 using dispatch::testing::Record;
-using dispatch::test::RealKafka;
+using dispatch::suite::RealKafka;
 using Clock = std::chrono::steady_clock;
 
 KafkaConfig ConfigFor(const RealKafka& kafka) { return DefaultKafkaConfig(kafka.Brokers()); }
@@ -211,7 +211,7 @@ TEST(RealKafkaContract, SameKeyLandsOnThePartitionKafkasJavaClientChooses) {
     std::ofstream out(keys_file);
     for (const std::string& k : keys) out << Hex(k) << "\n";
   }
-  const auto java = dispatch::test::RunCommand(
+  const auto java = dispatch::suite::RunCommand(
       std::string("java -cp '") + DISPATCH_KAFKA_DIST_DIR + "/libs/*' '" +
       DISPATCH_KAFKA_SOURCE_DIR + "/tests/kafka/JavaPartitioner.java' " +
       std::to_string(kPartitions) + " < '" + keys_file + "'");

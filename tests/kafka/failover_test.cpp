@@ -22,12 +22,12 @@ namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-using dispatch::test::Duplicate;
-using dispatch::test::DuplicateOrigin;
+using dispatch::suite::Duplicate;
+using dispatch::suite::DuplicateOrigin;
 using dispatch::testing::Record;
-using dispatch::test::PartitionInfo;
-using dispatch::test::RealKafka;
-using dispatch::test::WaitFor;
+using dispatch::suite::PartitionInfo;
+using dispatch::suite::RealKafka;
+using dispatch::suite::WaitFor;
 using Clock = std::chrono::steady_clock;
 
 double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }

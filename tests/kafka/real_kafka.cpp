@@ -21,7 +21,7 @@
 
 #include "testing/rdkafka_util.h"
 
-namespace dispatch::test {
+namespace dispatch::suite {
 namespace {
 
 using namespace std::chrono_literals;
@@ -466,4 +466,4 @@ std::vector<Record> RealKafka::ReadWithKcat(const std::string& topic) const {
   return records;
 }
 
-}  // namespace dispatch::test
+}  // namespace dispatch::suite

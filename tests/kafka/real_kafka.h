@@ -17,7 +17,7 @@
 #include "dispatch/publisher.h"
 #include "dispatch/testing/embedded_kafka.h"
 
-namespace dispatch::test {
+namespace dispatch::suite {
 
 // A record batch as a broker's log segment holds it: the producer id and
 // epoch under which it was written.
@@ -139,12 +139,12 @@ struct CommandResult {
 };
 CommandResult RunCommand(const std::string& command);
 
-}  // namespace dispatch::test
+}  // namespace dispatch::suite
 
 // Binds `var` to the cluster or fails the test with the reason.
 #define REAL_KAFKA_OR_FAIL(var)                                               \
   std::string real_kafka_why_;                                                \
-  std::optional<::dispatch::test::RealKafka> var##_opt_ =                     \
-      ::dispatch::test::RealKafka::FromEnvironment(&real_kafka_why_);         \
+  std::optional<::dispatch::suite::RealKafka> var##_opt_ =                     \
+      ::dispatch::suite::RealKafka::FromEnvironment(&real_kafka_why_);         \
   ASSERT_TRUE(var##_opt_.has_value()) << real_kafka_why_;                     \
-  const ::dispatch::test::RealKafka& var = *var##_opt_
+  const ::dispatch::suite::RealKafka& var = *var##_opt_

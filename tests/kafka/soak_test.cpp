@@ -35,12 +35,12 @@ namespace dispatch::kafka {
 namespace {
 
 using namespace std::chrono_literals;
-using dispatch::test::Duplicate;
-using dispatch::test::DuplicateOrigin;
+using dispatch::suite::Duplicate;
+using dispatch::suite::DuplicateOrigin;
 using dispatch::testing::Record;
-using dispatch::test::RealKafka;
-using dispatch::test::RssMiB;
-using dispatch::test::WaitFor;
+using dispatch::suite::RealKafka;
+using dispatch::suite::RssMiB;
+using dispatch::suite::WaitFor;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kThreads = 8;
@@ -96,7 +96,7 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
       last_epoch.store(std::atoi(std::string(json.substr(at + field.size(), 12)).c_str()));
     }
   };
-  const dispatch::test::LogFile debug_log = dispatch::test::SoakDebugLog(config);
+  const dispatch::suite::LogFile debug_log = dispatch::suite::SoakDebugLog(config);
   KafkaPublisher publisher(config);
 
   // 1 + the Delivery of each message's result (0: no result yet).
@@ -108,7 +108,7 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   std::atomic<bool> every_kind_injected{false};
   std::atomic<int> at_the_gate{0};  // threads that reached the last 10%
   const auto start = Clock::now();
-  test::SoakStream stream(
+  suite::SoakStream stream(
       publisher,
       {.messages = kMessages,
        .threads = kThreads,

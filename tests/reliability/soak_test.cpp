@@ -33,7 +33,7 @@ using namespace std::chrono_literals;
 using dispatch::testing::ApiKey;
 using dispatch::testing::EmbeddedKafkaCluster;
 namespace kafka_error = dispatch::testing::kafka_error;
-using dispatch::test::RssMiB;
+using dispatch::suite::RssMiB;
 
 constexpr int kBrokers = 3;
 // The embedded cluster keeps the newest 5 MiB of each partition: 48
@@ -158,7 +158,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   // batch per partition at a time, so a million single-message batches
   // would take many minutes to read back.
   config.properties["linger.ms"] = "20";
-  const dispatch::test::LogFile debug_log = dispatch::test::SoakDebugLog(config);
+  const dispatch::suite::LogFile debug_log = dispatch::suite::SoakDebugLog(config);
   KafkaPublisher publisher(config);
 
   // Allocated up front so that the RSS below measures the publisher alone.
@@ -166,7 +166,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   // Where each acknowledged message was written, to name a missing one.
   std::vector<std::pair<std::int32_t, std::int64_t>> written(kMessages, {-1, -1});
   const std::string padding(20, 'p');
-  test::SoakStream stream(
+  suite::SoakStream stream(
       publisher,
       {.messages = kMessages,
        .threads = kThreads,
@@ -190,7 +190,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   const int warm_up = kMessages / 10;
   const int gap = kMessages / 40;
   const int length = kMessages / 50;
-  ASSERT_TRUE(test::WaitFor([&] { return acked_count() >= warm_up || all_done(); }, 300s));
+  ASSERT_TRUE(suite::WaitFor([&] { return acked_count() >= warm_up || all_done(); }, 300s));
   const double rss_early = RssMiB();
 
   // A fault starts after `gap` more acknowledged messages. Error bursts are
@@ -221,7 +221,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   int injected = 0;
   for (const auto& [start, stop] : faults) {
     const int at = acked_count() + gap;
-    if (!test::WaitFor([&] { return acked_count() >= at || all_done(); }, 300s) ||
+    if (!suite::WaitFor([&] { return acked_count() >= at || all_done(); }, 300s) ||
         all_done()) {
       break;
     }
@@ -230,7 +230,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
     ++injected;
     if (!stop.empty()) {
       const auto at_least = std::chrono::steady_clock::now() + 1s;
-      test::WaitFor(
+      suite::WaitFor(
           [&] {
             return (acked_count() >= from + length &&
                     std::chrono::steady_clock::now() >= at_least) ||
@@ -242,7 +242,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
     std::printf("[ figures  ] soak: fault \"%s\" at %d acknowledged, until %d\n", start.c_str(),
                 from, acked_count());
   }
-  ASSERT_TRUE(test::WaitFor(all_done, 600s)) << acked_count() << " acknowledged so far";
+  ASSERT_TRUE(suite::WaitFor(all_done, 600s)) << acked_count() << " acknowledged so far";
   stream.Join();
   const double rss_end = RssMiB();
   publisher.Close();
