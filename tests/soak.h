@@ -21,32 +21,36 @@ namespace dispatch::suite {
 
 class SoakStream {
  public:
-  struct Options {
-    int messages = 0;
-    int threads = 8;
-    int batch = 500;                                     // messages per PublishBatch
-    std::chrono::milliseconds timeout{10'000};           // the deadline of each PublishBatch
-    std::function<Message(int i)> message;               // message i
-    // Called with message i's result before acked() or failed() counts it,
-    // on the thread that published it. May be empty.
-    std::function<void(int i, const Result& result)> on_result;
-    // Called before the batch that starts at message `first` is built, on
-    // its thread: for pacing or holding the stream. May be empty.
-    std::function<void(int first)> before_batch;
-  };
+  static constexpr int kThreads = 8;
+  static constexpr int kBatch = 500;  // messages per PublishBatch
+  static constexpr std::chrono::seconds kTimeout{10};  // the deadline of each PublishBatch
 
-  // Starts the threads: thread t publishes batches t, t + threads,
-  // t + 2 * threads, ... of `batch` messages each. `publisher` must outlive
-  // the stream; destroying the stream joins the threads.
-  SoakStream(Publisher& publisher, Options options) : options_(std::move(options)) {
-    for (int t = 0; t < options_.threads; ++t) {
+  // Message i.
+  using MessageOf = std::function<Message(int i)>;
+  // Called with message i's result before acked() or failed() counts it, on
+  // the thread that published it. May be empty.
+  using OnResult = std::function<void(int i, const Result& result)>;
+  // Called before the batch that starts at message `first` is built, on its
+  // thread: for pacing or holding the stream. May be empty.
+  using BeforeBatch = std::function<void(int first)>;
+
+  // Starts the threads: thread t publishes batches t, t + kThreads,
+  // t + 2 * kThreads, ... of messages 0..messages-1. `publisher` must
+  // outlive the stream; destroying the stream joins the threads.
+  SoakStream(Publisher& publisher, int messages, MessageOf message, OnResult on_result,
+             BeforeBatch before_batch = {})
+      : messages_(messages),
+        message_(std::move(message)),
+        on_result_(std::move(on_result)),
+        before_batch_(std::move(before_batch)) {
+    for (int t = 0; t < kThreads; ++t) {
       threads_.emplace_back([this, &publisher, t] { Run(publisher, t); });
     }
   }
 
   int acked() const { return acked_.load(); }
   int failed() const { return failed_.load(); }
-  bool done() const { return done_threads_.load() == options_.threads; }
+  bool done() const { return done_threads_.load() == kThreads; }
   void Join() { threads_.clear(); }
   // The failed results by "code/delivery", complete once done().
   std::map<std::string, int> failures() const {
@@ -56,18 +60,15 @@ class SoakStream {
 
  private:
   void Run(Publisher& publisher, int t) {
-    const int n = options_.messages;
     std::vector<Message> batch;
     std::map<std::string, int> own_failures;
-    for (int first = t * options_.batch; first < n; first += options_.threads * options_.batch) {
-      if (options_.before_batch) options_.before_batch(first);
+    for (int first = t * kBatch; first < messages_; first += kThreads * kBatch) {
+      if (before_batch_) before_batch_(first);
       batch.clear();
-      for (int i = first; i < std::min(first + options_.batch, n); ++i) {
-        batch.push_back(options_.message(i));
-      }
-      const auto results = publisher.PublishBatch(Context::WithTimeout(options_.timeout), batch);
+      for (int i = first; i < std::min(first + kBatch, messages_); ++i) batch.push_back(message_(i));
+      const auto results = publisher.PublishBatch(Context::WithTimeout(kTimeout), batch);
       for (std::size_t j = 0; j < results.size(); ++j) {
-        if (options_.on_result) options_.on_result(first + static_cast<int>(j), results[j]);
+        if (on_result_) on_result_(first + static_cast<int>(j), results[j]);
         if (results[j].ok()) {
           acked_.fetch_add(1);
         } else {
@@ -84,7 +85,10 @@ class SoakStream {
     done_threads_.fetch_add(1);
   }
 
-  const Options options_;
+  const int messages_;
+  const MessageOf message_;
+  const OnResult on_result_;
+  const BeforeBatch before_batch_;
   std::atomic<int> acked_{0};
   std::atomic<int> failed_{0};
   std::atomic<int> done_threads_{0};

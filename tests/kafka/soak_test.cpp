@@ -43,8 +43,9 @@ using dispatch::suite::RssMiB;
 using dispatch::suite::WaitFor;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kThreads = 8;
-constexpr int kBatch = 500;
+// The stream's shape (tests/soak.h): KeyOf follows it.
+constexpr int kThreads = dispatch::suite::SoakStream::kThreads;
+constexpr int kBatch = dispatch::suite::SoakStream::kBatch;
 constexpr int kKeysPerThread = 100;
 constexpr int kPartitions = 12;
 // The stream is paced to last about this long (unpaced, a million messages
@@ -109,26 +110,20 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   std::atomic<int> at_the_gate{0};  // threads that reached the last 10%
   const auto start = Clock::now();
   suite::SoakStream stream(
-      publisher,
-      {.messages = kMessages,
-       .threads = kThreads,
-       .batch = kBatch,
-       .timeout = 10s,
-       .message = [&](int i) -> Message { return {topic, KeyOf(i), std::to_string(i), {}}; },
-       .on_result =
-           [&](int i, const Result& result) {
-             outcome[i].store(1 + static_cast<std::uint8_t>(result.delivery));
-           },
-       .before_batch =
-           [&](int first) {
-             std::this_thread::sleep_until(start + std::chrono::milliseconds(kStreamTime) *
-                                                       first / kMessages);  // the pace
-             // Each thread's batches ascend, so it crosses into the last 10% once.
-             if (first >= kMessages / 10 * 9 && first - kThreads * kBatch < kMessages / 10 * 9) {
-               at_the_gate.fetch_add(1);
-               WaitFor([&] { return every_kind_injected.load(); }, 600s);
-             }
-           }});
+      publisher, kMessages,
+      [&](int i) -> Message { return {topic, KeyOf(i), std::to_string(i), {}}; },
+      [&](int i, const Result& result) {
+        outcome[i].store(1 + static_cast<std::uint8_t>(result.delivery));
+      },
+      [&](int first) {
+        std::this_thread::sleep_until(start + std::chrono::milliseconds(kStreamTime) * first /
+                                                  kMessages);  // the pace
+        // Each thread's batches ascend, so it crosses into the last 10% once.
+        if (first >= kMessages / 10 * 9 && first - kThreads * kBatch < kMessages / 10 * 9) {
+          at_the_gate.fetch_add(1);
+          WaitFor([&] { return every_kind_injected.load(); }, 600s);
+        }
+      });
   const auto acked_count = [&] { return stream.acked(); };
   const auto all_done = [&] { return stream.done(); };
   // However the test ends, the threads are let through (before they are joined).

@@ -39,13 +39,11 @@ constexpr int kBrokers = 3;
 // The embedded cluster keeps the newest 5 MiB of each partition: 48
 // partitions hold a million small messages (about 1 MiB each) with room.
 constexpr int kPartitions = 48;
-constexpr int kThreads = 8;
 // DISPATCH_KAFKA_SOAK_MESSAGES overrides the count (for a quick local run).
 const int kMessages = [] {
   const char* env = std::getenv("DISPATCH_KAFKA_SOAK_MESSAGES");
   return env != nullptr ? std::atoi(env) : 1'000'000;
 }();
-constexpr int kBatch = 500;
 const char* const kTopic = "soak";
 
 // An embedded cluster in a child process. Commands, one per line, each
@@ -167,22 +165,16 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   std::vector<std::pair<std::int32_t, std::int64_t>> written(kMessages, {-1, -1});
   const std::string padding(20, 'p');
   suite::SoakStream stream(
-      publisher,
-      {.messages = kMessages,
-       .threads = kThreads,
-       .batch = kBatch,
-       .timeout = 10s,
-       .message = [&](int i) -> Message {
-         return {kTopic, "k-" + std::to_string(i % 997), std::to_string(i) + padding, {}};
-       },
-       .on_result =
-           [&](int i, const Result& result) {
-             if (result.ok()) {
-               acked[i].store(1);
-               written[i] = {result.partition, result.offset};
-             }
-           },
-       .before_batch = {}});  // as fast as it goes
+      publisher, kMessages,
+      [&](int i) -> Message {
+        return {kTopic, "k-" + std::to_string(i % 997), std::to_string(i) + padding, {}};
+      },
+      [&](int i, const Result& result) {
+        if (result.ok()) {
+          acked[i].store(1);
+          written[i] = {result.partition, result.offset};
+        }
+      });
   const auto acked_count = [&] { return stream.acked(); };
   const auto all_done = [&] { return stream.done(); };
 
