@@ -144,7 +144,7 @@ CommandResult RunCommand(const std::string& command);
 // Binds `var` to the cluster or fails the test with the reason.
 #define REAL_KAFKA_OR_FAIL(var)                                               \
   std::string real_kafka_why_;                                                \
-  std::optional<::dispatch::suite::RealKafka> var##_opt_ =                     \
-      ::dispatch::suite::RealKafka::FromEnvironment(&real_kafka_why_);         \
+  std::optional<::dispatch::suite::RealKafka> var##_opt_ =                    \
+      ::dispatch::suite::RealKafka::FromEnvironment(&real_kafka_why_);        \
   ASSERT_TRUE(var##_opt_.has_value()) << real_kafka_why_;                     \
   const ::dispatch::suite::RealKafka& var = *var##_opt_
