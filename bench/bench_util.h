@@ -1,9 +1,9 @@
 // Helpers shared by the benchmarks: broker selection (embedded cluster or
 // --brokers), the raw-librdkafka baseline's configuration, statistics.
 //
-// The baseline producer is configured as KafkaPublisher configures itself
-// (acks=all, idempotence, linger.ms=0, murmur2_random), so that a ratio
-// measures the wrapper, not a different setting.
+// The baseline producer gets the librdkafka properties that KafkaPublisher
+// applies (EffectiveProperties), so that a ratio measures the wrapper, not a
+// different setting, and the baseline cannot drift from the library.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -21,6 +21,7 @@
 
 #include "dispatch/kafka/kafka_publisher.h"
 #include "dispatch/testing/embedded_kafka.h"
+#include "testing/rdkafka_util.h"
 
 namespace bench {
 
@@ -30,31 +31,22 @@ inline double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-inline std::vector<std::string> SplitBrokers(const std::string& list) {
-  std::vector<std::string> out;
-  for (std::size_t start = 0, comma; start <= list.size(); start = comma + 1) {
-    comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    if (comma > start) out.push_back(list.substr(start, comma - start));
-  }
-  return out;
-}
-
 // The publisher under test, with the library's defaults.
 inline dispatch::kafka::KafkaConfig OurConfig(const std::string& brokers) {
-  return dispatch::kafka::DefaultKafkaConfig(SplitBrokers(brokers));
+  return dispatch::kafka::DefaultKafkaConfig(dispatch::testing::internal::SplitList(brokers));
 }
 
-// The baseline's properties: the same settings KafkaPublisher applies.
+// The baseline's properties: those KafkaPublisher applies with the library's
+// defaults. A bench that deliberately sets the baseline differently says so
+// beside the difference.
 inline std::unique_ptr<RdKafka::Conf> RawConf(const std::string& brokers) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string err;
-  for (const auto& [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
-                             {"acks", "all"},
-                             {"enable.idempotence", "true"},
-                             {"linger.ms", "0"},
-                             {"partitioner", "murmur2_random"}}) {
-    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+  for (const auto& [name, value] : dispatch::kafka::EffectiveProperties(OurConfig(brokers))) {
+    if (value == "[redacted]") {
+      throw std::runtime_error("baseline: " + name + " is a secret that EffectiveProperties hides");
+    }
+    if (conf->set(name, value, err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
   }
   return conf;
 }
@@ -67,8 +59,10 @@ inline void EnsureTopic(const std::string& brokers, const std::string& topic, in
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), errstr, sizeof errstr);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (rk == nullptr) throw std::runtime_error(errstr);
+  const dispatch::testing::internal::RdKafkaPtr client(
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr));
+  if (client == nullptr) throw std::runtime_error(errstr);
+  rd_kafka_t* rk = client.get();
   const rd_kafka_metadata_t* md = nullptr;
   bool exists = false;
   if (rd_kafka_metadata(rk, 1, nullptr, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -100,7 +94,6 @@ inline void EnsureTopic(const std::string& brokers, const std::string& topic, in
     rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy(nt);
   }
-  rd_kafka_destroy(rk);
   if (!problem.empty()) {
     std::fprintf(stderr, "warning: cannot create topic %s (%s); going on\n", topic.c_str(),
                  problem.c_str());

@@ -10,8 +10,8 @@
 //
 // Without --brokers it runs on an embedded cluster (in process). The baseline
 // is what a hand-written wrapper does: produce one message with the same
-// settings (acks=all, idempotence, linger.ms=0), then poll until its delivery
-// report arrives.
+// settings (the publisher's librdkafka properties, bench_util.h), then poll
+// until its delivery report arrives.
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>

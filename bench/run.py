@@ -204,8 +204,9 @@ def write_markdown(path, results, summary, info, args):
         "",
         "![B1 latency distribution and B2/B3 throughput](benchmarks.png)",
         "",
-        "How each baseline is written (the raw producer has the settings the publisher uses: "
-        "acks=all, idempotence, linger.ms=0, murmur2_random):",
+        "How each baseline is written (the raw producer has the librdkafka properties the "
+        "publisher applies, taken from `EffectiveProperties`: acks=all, idempotence, linger.ms=0, "
+        "murmur2_random, message.timeout.ms, allow.auto.create.topics=false, ...):",
         "",
         "- B1 `bench/publish_latency.cpp`: produce one message, `poll()` until its delivery "
         "report; ours and the baseline alternate message by message.",

@@ -15,7 +15,7 @@
 
 #include "dispatch/kafka/kafka_publisher.h"
 
-namespace dispatch::test {
+namespace dispatch::suite {
 
 // Polls `condition` until it holds or `timeout` passes; returns whether it
 // held. Tests assert on the return value, so a condition that never comes
@@ -67,4 +67,4 @@ inline LogFile SoakDebugLog(dispatch::kafka::KafkaConfig& config) {
   return file;
 }
 
-}  // namespace dispatch::test
+}  // namespace dispatch::suite

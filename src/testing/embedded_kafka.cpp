@@ -10,6 +10,8 @@
 #include <thread>
 #include <utility>
 
+#include "rdkafka_util.h"
+
 namespace dispatch::testing {
 namespace {
 
@@ -27,10 +29,7 @@ void Check(rd_kafka_resp_err_t err, const std::string& what) {
   }
 }
 
-struct HandleDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using Handle = internal::RdKafkaPtr;
 
 Handle NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
   char errstr[512];
@@ -71,17 +70,7 @@ std::string EmbeddedKafkaCluster::Bootstrap() const {
 }
 
 std::vector<std::string> EmbeddedKafkaCluster::Brokers() const {
-  std::vector<std::string> out;
-  const std::string all = Bootstrap();
-  std::size_t start = 0;
-  while (start <= all.size()) {
-    const auto comma = all.find(',', start);
-    const auto end = comma == std::string::npos ? all.size() : comma;
-    if (end > start) out.push_back(all.substr(start, end - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
+  return internal::SplitList(Bootstrap());
 }
 
 void EmbeddedKafkaCluster::CreateTopic(const std::string& topic, int partitions, int replication) {

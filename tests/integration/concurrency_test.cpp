@@ -90,7 +90,7 @@ TEST(Concurrency, CloseRacingWithEightPublishingThreadsLeavesEveryCallAResult) {
         }
       });
     }
-    ASSERT_TRUE(test::WaitFor([&] { return ok_count.load() >= 200; }));
+    ASSERT_TRUE(suite::WaitFor([&] { return ok_count.load() >= 200; }));
     EXPECT_TRUE(publisher.Close().ok());
   }
   EXPECT_TRUE(other.empty()) << "unexpected results, first: " << other.begin()->first;
@@ -116,7 +116,7 @@ TEST(Concurrency, CloseWithMessagesInFlightIsBoundedAndPurgesTheRest) {
     const std::vector<Message> batch(50, Message{"slow", "k", "v", {}});
     batch_results = publisher.PublishBatch(Context::WithTimeout(60s), batch);
   });
-  ASSERT_TRUE(test::WaitFor([&] { return publisher.InFlight() == 50; }));
+  ASSERT_TRUE(suite::WaitFor([&] { return publisher.InFlight() == 50; }));
   const auto start = std::chrono::steady_clock::now();
   const Result closed = publisher.Close();
   const auto took = std::chrono::steady_clock::now() - start;

@@ -106,7 +106,7 @@ TEST_F(Faults, CancelInFlightThenTheLateReportArrivesAfterTheCallerLeft) {
   cluster_.SetRtt(-1, 1500ms);
   std::stop_source source;
   std::jthread canceller([&] {
-    test::WaitFor([&] { return publisher.InFlight() > 0; });
+    suite::WaitFor([&] { return publisher.InFlight() > 0; });
     source.request_stop();
   });
   {
@@ -117,7 +117,7 @@ TEST_F(Faults, CancelInFlightThenTheLateReportArrivesAfterTheCallerLeft) {
     EXPECT_EQ(r.delivery, Delivery::kUnknown);
   }
   // The late report must find live state (ASan checks this run).
-  EXPECT_TRUE(test::WaitFor([&] { return publisher.InFlight() == 0; }, 20s));
+  EXPECT_TRUE(suite::WaitFor([&] { return publisher.InFlight() == 0; }, 20s));
   cluster_.SetRtt(-1, 0ms);
   EXPECT_EQ(cluster_.ReadTopic("faults", 2).size(), 2u) << "the cancelled message still landed";
 }

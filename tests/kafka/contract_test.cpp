@@ -19,9 +19,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using namespace std::chrono_literals;
-using dispatch::test::DuplicateOrigin;
-using dispatch::test::KcatRecord;
-using dispatch::test::RealKafka;
+using dispatch::suite::DuplicateOrigin;
+using dispatch::testing::Record;
+using dispatch::suite::RealKafka;
 using Clock = std::chrono::steady_clock;
 
 KafkaConfig ConfigFor(const RealKafka& kafka) { return DefaultKafkaConfig(kafka.Brokers()); }
@@ -86,10 +86,10 @@ TEST(RealKafkaContract, MessagesOfEveryShapeReadBackByteExactWithKcat) {
         << "two ok results name partition " << results[i].partition << " offset " << results[i].offset;
   }
 
-  const std::vector<KcatRecord> records = kafka.ReadWithKcat(topic);
+  const std::vector<Record> records = kafka.ReadWithKcat(topic);
   ASSERT_EQ(records.size(), sent.size());
   std::set<int> seen;
-  for (const KcatRecord& rec : records) {
+  for (const Record& rec : records) {
     const auto it = sent_at.find({rec.partition, rec.offset});
     ASSERT_NE(it, sent_at.end()) << "kcat read a record no ok result names: " << rec.partition
                                  << "/" << rec.offset;
@@ -128,12 +128,12 @@ TEST(RealKafkaContract, EveryOkResultIsInTheTopicExactlyOnceAndPerKeyOrderHolds)
     }
   }
 
-  const std::vector<KcatRecord> records = kafka.ReadWithKcat(topic);
+  const std::vector<Record> records = kafka.ReadWithKcat(topic);
   EXPECT_EQ(records.size(), ok);
   std::map<std::string, int> last;        // key -> last sequence read
   std::map<std::string, std::int32_t> partition_of;
   std::set<std::pair<std::string, int>> unique;
-  for (const KcatRecord& rec : records) {  // kcat prints each partition in offset order
+  for (const Record& rec : records) {  // kcat prints each partition in offset order
     ASSERT_TRUE(rec.key && rec.value);
     const int seq = std::stoi(*rec.value);
     EXPECT_TRUE(unique.emplace(*rec.key, seq).second) << "duplicate " << *rec.key << " " << seq;
@@ -170,7 +170,7 @@ TEST(RealKafkaContract, AMessagePublishedTwiceIsNotTakenForADuplicateOfANewEpoch
   KafkaPublisher other(ConfigFor(kafka));
   ASSERT_TRUE(other.Publish(Context::WithTimeout(30s), m).ok());
 
-  const std::vector<KcatRecord> records = kafka.ReadWithKcat(topic);
+  const std::vector<Record> records = kafka.ReadWithKcat(topic);
   ASSERT_EQ(records.size(), 3u);
   const std::vector<DuplicateOrigin> origins =
       kafka.OriginsOf(topic, {{&records[0], &records[1]}, {&records[0], &records[2]}});
@@ -211,7 +211,7 @@ TEST(RealKafkaContract, SameKeyLandsOnThePartitionKafkasJavaClientChooses) {
     std::ofstream out(keys_file);
     for (const std::string& k : keys) out << Hex(k) << "\n";
   }
-  const auto java = dispatch::test::RunCommand(
+  const auto java = dispatch::suite::RunCommand(
       std::string("java -cp '") + DISPATCH_KAFKA_DIST_DIR + "/libs/*' '" +
       DISPATCH_KAFKA_SOURCE_DIR + "/tests/kafka/JavaPartitioner.java' " +
       std::to_string(kPartitions) + " < '" + keys_file + "'");
@@ -240,7 +240,7 @@ TEST(RealKafkaContract, SameKeyLandsOnThePartitionKafkasJavaClientChooses) {
   for (std::size_t i = 0; i < keys.size(); ++i) where[keys[i]] = expected[i];
   const auto records = kafka.ReadWithKcat(topic);
   ASSERT_EQ(records.size(), 2 * keys.size());
-  for (const KcatRecord& rec : records) EXPECT_EQ(rec.partition, where.at(*rec.key));
+  for (const Record& rec : records) EXPECT_EQ(rec.partition, where.at(*rec.key));
 }
 
 TEST(RealKafkaContract, UnknownTopicIsPermanentAndFailsWellBeforeTheWriteTimeout) {

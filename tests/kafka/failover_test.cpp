@@ -22,12 +22,12 @@ namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-using dispatch::test::Duplicate;
-using dispatch::test::DuplicateOrigin;
-using dispatch::test::KcatRecord;
-using dispatch::test::PartitionInfo;
-using dispatch::test::RealKafka;
-using dispatch::test::WaitFor;
+using dispatch::suite::Duplicate;
+using dispatch::suite::DuplicateOrigin;
+using dispatch::testing::Record;
+using dispatch::suite::PartitionInfo;
+using dispatch::suite::RealKafka;
+using dispatch::suite::WaitFor;
 using Clock = std::chrono::steady_clock;
 
 double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -172,7 +172,7 @@ TEST_F(TooFewInSyncReplicas, AcksLeaderAndNoneAreWrittenButReadableOnlyOnceTheRe
   // is on the leader but not yet visible to consumers.
   EXPECT_TRUE(kafka_->ReadWithKcat(topic_).empty());
   Restart(follower_);
-  std::vector<KcatRecord> records;
+  std::vector<Record> records;
   ASSERT_TRUE(WaitFor([&] {
     records = kafka_->ReadWithKcat(topic_);
     return records.size() >= 2;
@@ -280,14 +280,14 @@ TEST_F(Failover, KillingAPartitionLeaderMidStreamLosesAndReordersNothing) {
     }
   }
 
-  const std::vector<KcatRecord> records = kafka_->ReadWithKcat(topic);
+  const std::vector<Record> records = kafka_->ReadWithKcat(topic);
   // Each value's latest copy so far; a duplicate pairs it with the next.
-  std::map<std::string, const KcatRecord*> copy_of;
+  std::map<std::string, const Record*> copy_of;
   std::vector<Duplicate> duplicates;
   std::map<std::string, int> last_seq;
   int out_of_order = 0;
-  std::map<std::pair<std::int32_t, std::int64_t>, const KcatRecord*> at;
-  for (const KcatRecord& rec : records) {
+  std::map<std::pair<std::int32_t, std::int64_t>, const Record*> at;
+  for (const Record& rec : records) {
     at[{rec.partition, rec.offset}] = &rec;
     const std::string& value = rec.value.value_or("");
     const auto [copy, first_time] = copy_of.emplace(value, &rec);
@@ -389,7 +389,7 @@ TEST_F(Failover, FrozenLeaderMakesPublishReturnUnknownAtTheDeadlineThenTheStream
   const auto records = kafka_->ReadWithKcat(topic);
   int frozen_copies = 0;
   std::vector<std::string> afters;
-  for (const KcatRecord& rec : records) {
+  for (const Record& rec : records) {
     if (rec.value == "frozen") {
       ++frozen_copies;
       EXPECT_TRUE(afters.empty()) << "the frozen message landed after later ones";

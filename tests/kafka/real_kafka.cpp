@@ -3,6 +3,8 @@
 #include <librdkafka/rdkafka.h>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -14,12 +16,18 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
-namespace dispatch::test {
+#include "testing/rdkafka_util.h"
+
+namespace dispatch::suite {
 namespace {
 
 using namespace std::chrono_literals;
+using dispatch::testing::Record;
+using dispatch::testing::internal::RdKafkaPtr;
+using dispatch::testing::internal::SplitList;
 
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
@@ -32,21 +40,6 @@ std::string ShellQuote(const std::string& s) {
   }
   return out + "'";
 }
-
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  std::stringstream in(s);
-  std::string part;
-  while (std::getline(in, part, sep)) {
-    if (!part.empty()) parts.push_back(part);
-  }
-  return parts;
-}
-
-struct RdKafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using RdKafkaPtr = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
 
 // An admin-capable client (a producer handle serves the admin API too).
 RdKafkaPtr NewClient(const std::string& bootstrap) {
@@ -63,165 +56,72 @@ RdKafkaPtr NewClient(const std::string& bootstrap) {
   return RdKafkaPtr(rk);
 }
 
-// A strict reader of kcat's one-line JSON envelopes. kcat writes a string's
-// bytes as they are, escaping quotes, backslashes and control characters, so
-// reading the escapes back gives the original bytes.
-class JsonReader {
- public:
-  explicit JsonReader(std::string_view text) : s_(text) {}
-
-  KcatRecord ReadRecord() {
-    KcatRecord rec;
-    Expect('{');
-    if (Peek() == '}') {
-      ++i_;
-      return rec;
-    }
-    while (true) {
-      const std::string name = *ReadString();
-      Expect(':');
-      if (name == "partition") {
-        rec.partition = static_cast<std::int32_t>(ReadNumber());
-      } else if (name == "offset") {
-        rec.offset = ReadNumber();
-      } else if (name == "key") {
-        rec.key = ReadString();
-      } else if (name == "payload") {
-        rec.value = ReadString();
-      } else if (name == "headers") {
-        rec.headers = ReadHeaders();
-      } else {
-        SkipValue();
-      }
-      SkipSpace();
-      if (Peek() == ',') {
-        ++i_;
-        continue;
-      }
-      Expect('}');
-      return rec;
-    }
-  }
-
- private:
-  char Peek() {
-    SkipSpace();
-    if (i_ >= s_.size()) Fail("unexpected end");
-    return s_[i_];
-  }
-  void SkipSpace() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t')) ++i_;
-  }
-  void Expect(char c) {
-    if (Peek() != c) Fail(std::string("expected '") + c + "'");
-    ++i_;
-  }
-  [[noreturn]] void Fail(const std::string& what) {
-    throw std::runtime_error("kcat JSON: " + what + " at byte " + std::to_string(i_) + " of " +
-                             std::string(s_.substr(0, 200)));
-  }
-
-  std::int64_t ReadNumber() {
-    SkipSpace();
-    const std::size_t start = i_;
-    while (i_ < s_.size() && (s_[i_] == '-' || (s_[i_] >= '0' && s_[i_] <= '9'))) ++i_;
-    if (start == i_) Fail("expected a number");
-    return std::stoll(std::string(s_.substr(start, i_ - start)));
-  }
-
-  // nullopt for JSON null.
-  std::optional<std::string> ReadString() {
-    if (Peek() == 'n') {
-      if (s_.substr(i_, 4) != "null") Fail("expected null");
-      i_ += 4;
-      return std::nullopt;
-    }
-    Expect('"');
-    std::string out;
-    while (true) {
-      if (i_ >= s_.size()) Fail("unterminated string");
-      const char c = s_[i_++];
-      if (c == '"') return out;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (i_ >= s_.size()) Fail("unterminated escape");
-      const char e = s_[i_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          if (i_ + 4 > s_.size()) Fail("short \\u escape");
-          const unsigned long code = std::stoul(std::string(s_.substr(i_, 4)), nullptr, 16);
-          i_ += 4;
-          if (code > 0xff) Fail("\\u escape above 0xff: not a byte");
-          out += static_cast<char>(code);
-          break;
-        }
-        default: Fail(std::string("unknown escape \\") + e);
-      }
-    }
-  }
-
-  std::vector<Header> ReadHeaders() {
-    std::vector<Header> headers;
-    if (Peek() == 'n') {
-      ReadString();
-      return headers;
-    }
-    Expect('[');
-    if (Peek() == ']') {
-      ++i_;
-      return headers;
-    }
-    while (true) {
-      Header h;
-      h.key = *ReadString();
-      Expect(',');
-      h.value = ReadString().value_or("");
-      headers.push_back(std::move(h));
-      if (Peek() == ',') {
-        ++i_;
-        continue;
-      }
-      Expect(']');
-      return headers;
-    }
-  }
-
-  void SkipValue() {
-    const char c = Peek();
-    if (c == '"' || c == 'n') {
-      ReadString();
-    } else if (c == '[' || c == '{') {
-      int depth = 0;
-      do {
-        const char d = s_[i_];
-        if (d == '"') {
-          ReadString();
-          continue;
-        }
-        if (d == '[' || d == '{') ++depth;
-        if (d == ']' || d == '}') --depth;
-        ++i_;
-      } while (depth > 0 && i_ < s_.size());
-    } else if (c == 't' || c == 'f') {
-      i_ += (c == 't') ? 4 : 5;
+// kcat -J writes a key's, a value's and a header's bytes as they are,
+// escaping only quotes, backslashes and control characters, so a line need
+// not be UTF-8, which a JSON parser insists on. Read as Latin-1 (each byte
+// the code point of its value) the line is UTF-8; Utf8ToBytes undoes it.
+std::string BytesToUtf8(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (const char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x80) {
+      out += c;
     } else {
-      ReadNumber();
+      out += static_cast<char>(0xc0 | (b >> 6));
+      out += static_cast<char>(0x80 | (b & 0x3f));
     }
   }
+  return out;
+}
 
-  std::string_view s_;
-  std::size_t i_ = 0;
-};
+// The bytes of a parsed string (see BytesToUtf8). A character above U+00FF
+// (a \u escape that kcat does not write) is not a byte: an error.
+std::string Utf8ToBytes(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    if (b < 0x80) {
+      out += text[i];
+    } else if ((b == 0xc2 || b == 0xc3) && i + 1 < text.size()) {
+      out += static_cast<char>(((b & 0x03) << 6) | (static_cast<unsigned char>(text[++i]) & 0x3f));
+    } else {
+      throw std::runtime_error("a character above U+00FF is not a byte");
+    }
+  }
+  return out;
+}
+
+// nullopt for JSON null.
+std::optional<std::string> BytesOf(const nlohmann::json& value) {
+  if (value.is_null()) return std::nullopt;
+  return Utf8ToBytes(value.get<std::string>());
+}
+
+// One of kcat's one-line JSON envelopes. A null key or value stays null
+// (nullopt), apart from an empty one; a null header value reads as empty;
+// "headers" is a flat list: name, value, name, value, ...
+Record ParseKcatLine(std::string_view line) {
+  try {
+    const nlohmann::json j = nlohmann::json::parse(BytesToUtf8(line));
+    Record rec;
+    rec.partition = j.value("partition", std::int32_t{-1});
+    rec.offset = j.value("offset", std::int64_t{-1});
+    if (const auto key = j.find("key"); key != j.end()) rec.key = BytesOf(*key);
+    if (const auto payload = j.find("payload"); payload != j.end()) rec.value = BytesOf(*payload);
+    if (const auto headers = j.find("headers"); headers != j.end() && !headers->is_null()) {
+      if (headers->size() % 2 != 0) throw std::runtime_error("a header without a value");
+      for (std::size_t h = 0; h < headers->size(); h += 2) {
+        rec.headers.push_back({*BytesOf(headers->at(h)), BytesOf(headers->at(h + 1)).value_or("")});
+      }
+    }
+    return rec;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("kcat JSON: ") + e.what() + " in " +
+                             std::string(line.substr(0, 200)));
+  }
+}
 
 }  // namespace
 
@@ -299,7 +199,7 @@ std::optional<RealKafka> RealKafka::FromEnvironment(std::string* why) {
     const std::string value = line.substr(eq + 1);
     if (name == "bootstrap") k.bootstrap_ = value;
     if (name == "nodes") {
-      for (const std::string& id : Split(value, ',')) k.nodes_.push_back(std::stoi(id));
+      for (const std::string& id : SplitList(value)) k.nodes_.push_back(std::stoi(id));
     }
   }
   return k;
@@ -336,7 +236,7 @@ void RealKafka::AllowWrite(const std::string& principal, const std::string& pref
   }
 }
 
-std::vector<std::string> RealKafka::Brokers() const { return Split(bootstrap_, ','); }
+std::vector<std::string> RealKafka::Brokers() const { return SplitList(bootstrap_); }
 
 std::string RealKafka::UniqueTopic(const std::string& stem) {
   static std::atomic<int> counter{0};
@@ -514,7 +414,7 @@ std::vector<DuplicateOrigin> RealKafka::OriginsOf(const std::string& topic,
       }
     }
   }
-  const auto placed_of = [&](const KcatRecord& r) -> const Placed* {
+  const auto placed_of = [&](const Record& r) -> const Placed* {
     const std::vector<Placed>& list = placed[r.partition];
     const auto after = std::upper_bound(
         list.begin(), list.end(), r.offset,
@@ -522,7 +422,7 @@ std::vector<DuplicateOrigin> RealKafka::OriginsOf(const std::string& topic,
     if (after == list.begin() || r.offset > std::prev(after)->batch.last_offset) return nullptr;
     return &*std::prev(after);
   };
-  const auto where = [&](const KcatRecord& r, const Placed* p) {
+  const auto where = [&](const Record& r, const Placed* p) {
     return std::to_string(r.partition) + "/" + std::to_string(r.offset) + " (" +
            (p == nullptr ? std::string("in no batch that the leader holds")
                          : "producer " + std::to_string(p->batch.producer_id) + " epoch " +
@@ -547,7 +447,7 @@ std::vector<DuplicateOrigin> RealKafka::OriginsOf(const std::string& topic,
   return origins;
 }
 
-std::vector<KcatRecord> RealKafka::ReadWithKcat(const std::string& topic) const {
+std::vector<Record> RealKafka::ReadWithKcat(const std::string& topic) const {
   // -e: stop at the end of every partition; -J: one JSON envelope per line,
   // with null keys and values as null and headers as a list of pairs.
   const CommandResult r = RunCommand("kcat -C -q -e -J -o beginning -b " + ShellQuote(bootstrap_) +
@@ -555,15 +455,15 @@ std::vector<KcatRecord> RealKafka::ReadWithKcat(const std::string& topic) const 
   if (r.status != 0) {
     throw std::runtime_error("kcat exited with " + std::to_string(r.status) + " reading " + topic);
   }
-  std::vector<KcatRecord> records;
+  std::vector<Record> records;
   std::size_t start = 0;
   while (start < r.out.size()) {
     std::size_t end = r.out.find('\n', start);
     if (end == std::string::npos) end = r.out.size();
-    if (end > start) records.push_back(JsonReader(std::string_view(r.out).substr(start, end - start)).ReadRecord());
+    if (end > start) records.push_back(ParseKcatLine(std::string_view(r.out).substr(start, end - start)));
     start = end + 1;
   }
   return records;
 }
 
-}  // namespace dispatch::test
+}  // namespace dispatch::suite

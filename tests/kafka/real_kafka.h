@@ -15,17 +15,9 @@
 #include <vector>
 
 #include "dispatch/publisher.h"
+#include "dispatch/testing/embedded_kafka.h"
 
-namespace dispatch::test {
-
-// A record as kcat read it back.
-struct KcatRecord {
-  std::int32_t partition = -1;
-  std::int64_t offset = -1;
-  std::optional<std::string> key;
-  std::optional<std::string> value;
-  std::vector<Header> headers;
-};
+namespace dispatch::suite {
 
 // A record batch as a broker's log segment holds it: the producer id and
 // epoch under which it was written.
@@ -40,8 +32,8 @@ struct RecordBatch {
 // A record that a topic holds twice: an earlier copy and a later one, as
 // kcat read them.
 struct Duplicate {
-  const KcatRecord* first = nullptr;
-  const KcatRecord* again = nullptr;
+  const dispatch::testing::Record* first = nullptr;
+  const dispatch::testing::Record* again = nullptr;
 };
 
 // What the record batches say about a Duplicate.
@@ -108,7 +100,7 @@ class RealKafka {
 
   // Reads the whole topic from the beginning with kcat until the end of every
   // partition (kcat -e), byte-exact. Throws std::runtime_error when kcat fails.
-  std::vector<KcatRecord> ReadWithKcat(const std::string& topic) const;
+  std::vector<dispatch::testing::Record> ReadWithKcat(const std::string& topic) const;
 
   // The record batches that node `node_id` holds for these partitions of
   // `topic`, in offset order, read from its log segments with Kafka's
@@ -147,12 +139,12 @@ struct CommandResult {
 };
 CommandResult RunCommand(const std::string& command);
 
-}  // namespace dispatch::test
+}  // namespace dispatch::suite
 
 // Binds `var` to the cluster or fails the test with the reason.
 #define REAL_KAFKA_OR_FAIL(var)                                               \
   std::string real_kafka_why_;                                                \
-  std::optional<::dispatch::test::RealKafka> var##_opt_ =                     \
-      ::dispatch::test::RealKafka::FromEnvironment(&real_kafka_why_);         \
+  std::optional<::dispatch::suite::RealKafka> var##_opt_ =                    \
+      ::dispatch::suite::RealKafka::FromEnvironment(&real_kafka_why_);        \
   ASSERT_TRUE(var##_opt_.has_value()) << real_kafka_why_;                     \
-  const ::dispatch::test::RealKafka& var = *var##_opt_
+  const ::dispatch::suite::RealKafka& var = *var##_opt_

@@ -22,7 +22,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-using dispatch::test::RealKafka;
+using dispatch::suite::RealKafka;
 using Clock = std::chrono::steady_clock;
 
 // A failure must come "well inside" the 10 s write timeout: a generous bound.

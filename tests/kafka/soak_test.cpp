@@ -19,7 +19,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -29,22 +28,24 @@
 
 #include "dispatch/kafka/kafka_publisher.h"
 #include "kafka/real_kafka.h"
+#include "soak.h"
 #include "test_util.h"
 
 namespace dispatch::kafka {
 namespace {
 
 using namespace std::chrono_literals;
-using dispatch::test::Duplicate;
-using dispatch::test::DuplicateOrigin;
-using dispatch::test::KcatRecord;
-using dispatch::test::RealKafka;
-using dispatch::test::RssMiB;
-using dispatch::test::WaitFor;
+using dispatch::suite::Duplicate;
+using dispatch::suite::DuplicateOrigin;
+using dispatch::testing::Record;
+using dispatch::suite::RealKafka;
+using dispatch::suite::RssMiB;
+using dispatch::suite::WaitFor;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kThreads = 8;
-constexpr int kBatch = 500;
+// The stream's shape (tests/soak.h): KeyOf follows it.
+constexpr int kThreads = dispatch::suite::SoakStream::kThreads;
+constexpr int kBatch = dispatch::suite::SoakStream::kBatch;
 constexpr int kKeysPerThread = 100;
 constexpr int kPartitions = 12;
 // The stream is paced to last about this long (unpaced, a million messages
@@ -96,57 +97,35 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
       last_epoch.store(std::atoi(std::string(json.substr(at + field.size(), 12)).c_str()));
     }
   };
-  const dispatch::test::LogFile debug_log = dispatch::test::SoakDebugLog(config);
+  const dispatch::suite::LogFile debug_log = dispatch::suite::SoakDebugLog(config);
   KafkaPublisher publisher(config);
 
   // 1 + the Delivery of each message's result (0: no result yet).
   std::vector<std::atomic<std::uint8_t>> outcome(kMessages);
-  std::atomic<int> acked_count{0};
-  std::atomic<int> done_threads{0};
-  std::mutex failures_mu;
-  std::map<std::string, int> failures;  // "code/delivery" -> count
   // The last 10% of the stream waits until every kind of fault has been
   // injected once, so that a slow machine cannot end the stream early (a
   // fault injected while the stream waits there shows 0 acknowledged in its
   // figures line; on an idle machine the faults are over long before).
   std::atomic<bool> every_kind_injected{false};
   std::atomic<int> at_the_gate{0};  // threads that reached the last 10%
-  std::vector<std::jthread> threads;
   const auto start = Clock::now();
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::vector<Message> batch;
-      std::map<std::string, int> own_failures;
-      bool gated = false;
-      for (int first = t * kBatch; first < kMessages; first += kThreads * kBatch) {
+  suite::SoakStream stream(
+      publisher, kMessages,
+      [&](int i) -> Message { return {topic, KeyOf(i), std::to_string(i), {}}; },
+      [&](int i, const Result& result) {
+        outcome[i].store(1 + static_cast<std::uint8_t>(result.delivery));
+      },
+      [&](int first) {
         std::this_thread::sleep_until(start + std::chrono::milliseconds(kStreamTime) * first /
                                                   kMessages);  // the pace
-        if (first >= kMessages / 10 * 9 && !gated) {
-          gated = true;
+        // Each thread's batches ascend, so it crosses into the last 10% once.
+        if (first >= kMessages / 10 * 9 && first - kThreads * kBatch < kMessages / 10 * 9) {
           at_the_gate.fetch_add(1);
           WaitFor([&] { return every_kind_injected.load(); }, 600s);
         }
-        batch.clear();
-        for (int i = first; i < std::min(first + kBatch, kMessages); ++i) {
-          batch.push_back({topic, KeyOf(i), std::to_string(i), {}});
-        }
-        const auto results = publisher.PublishBatch(Context::WithTimeout(10s), batch);
-        for (std::size_t j = 0; j < results.size(); ++j) {
-          outcome[first + j].store(1 + static_cast<std::uint8_t>(results[j].delivery));
-          if (results[j].ok()) {
-            acked_count.fetch_add(1);
-          } else {
-            ++own_failures[std::string(ToString(results[j].code)) + "/" +
-                           std::string(ToString(results[j].delivery))];
-          }
-        }
-      }
-      const std::lock_guard lock(failures_mu);
-      for (const auto& [what, n] : own_failures) failures[what] += n;
-      done_threads.fetch_add(1);
-    });
-  }
-  const auto all_done = [&] { return done_threads.load() == kThreads; };
+      });
+  const auto acked_count = [&] { return stream.acked(); };
+  const auto all_done = [&] { return stream.done(); };
   // However the test ends, the threads are let through (before they are joined).
   struct OpenTheGate {
     std::atomic<bool>& open;
@@ -154,7 +133,7 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   } open_the_gate{every_kind_injected};
 
   // 10% warm-up before the first fault.
-  ASSERT_TRUE(WaitFor([&] { return acked_count.load() >= kMessages / 10 || all_done(); }, 300s));
+  ASSERT_TRUE(WaitFor([&] { return acked_count() >= kMessages / 10 || all_done(); }, 300s));
   const double rss_early = RssMiB();
 
   // Each fault ends with all three brokers registered again; the messages
@@ -200,16 +179,16 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   // has gone on without it: 2% of the messages acknowledged meanwhile (or
   // the stream reached the gate).
   const auto hold = [&](int node) {
-    const int from = acked_count.load();
+    const int from = acked_count();
     const auto at_least = Clock::now() + 3s;
     EXPECT_TRUE(WaitFor(
         [&] {
-          return ((acked_count.load() >= from + kMessages / 50 || waiting_at_the_gate()) &&
+          return ((acked_count() >= from + kMessages / 50 || waiting_at_the_gate()) &&
                   Clock::now() >= at_least) ||
                  all_done();
         },
         120s))
-        << "the stream stalled while node " << node << " was down: " << acked_count.load() - from
+        << "the stream stalled while node " << node << " was down: " << acked_count() - from
         << " acknowledged in 120 s";
   };
   struct Fault {
@@ -252,14 +231,14 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   // messages after the last one (or is waiting at the gate), until it ends.
   std::vector<std::string> injected;
   while (!all_done()) {
-    const int at = acked_count.load() + kMessages / 50;
-    if (!WaitFor([&] { return acked_count.load() >= at || waiting_at_the_gate() || all_done(); },
+    const int at = acked_count() + kMessages / 50;
+    if (!WaitFor([&] { return acked_count() >= at || waiting_at_the_gate() || all_done(); },
                  300s) ||
         all_done()) {
       break;
     }
     const Fault& fault = faults[injected.size() % faults.size()];
-    const int from = acked_count.load();
+    const int from = acked_count();
     const auto began = Clock::now();
     const int node = fault.run();
     all_back();
@@ -269,23 +248,23 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
     std::printf(
         "[ figures  ] real soak: %s (node %d) at %d acknowledged: %d acknowledged "
         "in the %.1f s until all brokers were back\n",
-        fault.name.c_str(), node, from, acked_count.load() - from,
+        fault.name.c_str(), node, from, acked_count() - from,
         std::chrono::duration<double>(Clock::now() - began).count());
   }
-  ASSERT_TRUE(WaitFor(all_done, 900s)) << acked_count.load() << " acknowledged so far";
-  threads.clear();
+  ASSERT_TRUE(WaitFor(all_done, 900s)) << acked_count() << " acknowledged so far";
+  stream.Join();
   const double rss_end = RssMiB();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   (void)publisher.Close();  // the topic, read below, is the judge
 
   // What landed, read by kcat.
-  const std::vector<KcatRecord> records = kafka->ReadWithKcat(topic);
+  const std::vector<Record> records = kafka->ReadWithKcat(topic);
   // Each message's latest copy so far; a duplicate pairs it with the next.
-  std::vector<const KcatRecord*> copy(kMessages, nullptr);
+  std::vector<const Record*> copy(kMessages, nullptr);
   std::vector<Duplicate> duplicates;
   int out_of_order = 0;
   std::map<std::string, int> last_of_key;
-  for (const KcatRecord& r : records) {  // partition by partition, in offset order
+  for (const Record& r : records) {  // partition by partition, in offset order
     const int i = std::stoi(r.value.value_or("-1"));
     ASSERT_GE(i, 0);
     ASSERT_LT(i, kMessages);
@@ -329,16 +308,16 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
       "%d ok missing, %zu duplicated (%d not resent under a new producer epoch), %d out of order, "
       "%zu records read by kcat; producer epoch at the end %d; "
       "RSS %.1f MiB after 10%%, %.1f MiB at the end\n",
-      kMessages, seconds, acked_count.load(), injected.size(), missing, duplicates.size(),
+      kMessages, seconds, acked_count(), injected.size(), missing, duplicates.size(),
       unexplained, out_of_order, records.size(), last_epoch.load(), rss_early, rss_end);
-  for (const auto& [what, n] : failures) {
+  for (const auto& [what, n] : stream.failures()) {
     std::printf("[ figures  ] real soak: failed %s: %d\n", what.c_str(), n);
   }
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(unexplained, 0);
   EXPECT_EQ(out_of_order, 0);
   EXPECT_GE(injected.size(), faults.size()) << "the stream ended before every kind of fault";
-  EXPECT_GT(acked_count.load(), kMessages / 2);
+  EXPECT_GT(acked_count(), kMessages / 2);
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   // The sanitizers' own memory grows with the work done: RSS says nothing.
   std::printf("[ figures  ] real soak: RSS not checked under a sanitizer\n");

@@ -199,7 +199,7 @@ TEST_P(FaultMatrix, EachFaultEndsInItsResultAndLosesOrDuplicatesNothingAcknowled
     if (c.while_in_flight != nullptr && i == 0) {
       helper = std::jthread([&] {
         // Bounded: if the state never comes, the publish fails and says why.
-        EXPECT_TRUE(test::WaitFor([&] {
+        EXPECT_TRUE(suite::WaitFor([&] {
           return publisher.InFlight() > 0 && broker_failures.load() > failures_before;
         })) << "the client never saw the fault";
         c.while_in_flight(cluster_);

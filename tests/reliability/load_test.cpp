@@ -107,7 +107,7 @@ TEST(Load, TenThousandCallsCancelledAtRandomMomentsEachEndInOneResultAndNothingL
   EXPECT_TRUE(other.empty()) << other.size() << " unexpected results, first: "
                              << other.begin()->first;
   // Late reports of the cancelled calls still arrive and are counted out.
-  EXPECT_TRUE(test::WaitFor([&] { return publisher.InFlight() == 0; }, 30s))
+  EXPECT_TRUE(suite::WaitFor([&] { return publisher.InFlight() == 0; }, 30s))
       << publisher.InFlight() << " still in flight";
   // The publisher counted one result per call (and one for the warm-up).
   const PublisherMetrics m = publisher.Metrics();
@@ -159,7 +159,7 @@ std::chrono::milliseconds CloseUnderLoad(EmbeddedKafkaCluster& cluster, KafkaPub
         }
       });
     }
-    EXPECT_TRUE(test::WaitFor([&] { return started.load() == 8; }));
+    EXPECT_TRUE(suite::WaitFor([&] { return started.load() == 8; }));
     before_close(cluster, publisher);
     const auto start = std::chrono::steady_clock::now();
     const Result closed = publisher.Close();
@@ -187,8 +187,8 @@ TEST(Load, CloseWhileEightThreadsPublishReturnsInItsBoundAndEndsEveryCall) {
   cluster.SetRtt(-1, 20ms);  // so that messages are in flight when Close comes
   Tally tally;
   const auto took = CloseUnderLoad(cluster, publisher, tally, [&](auto&, KafkaPublisher& p) {
-    EXPECT_TRUE(test::WaitFor([&] { return tally.ok.load() >= 100; }, 30s));
-    EXPECT_TRUE(test::WaitFor([&] { return p.InFlight() > 0; }));
+    EXPECT_TRUE(suite::WaitFor([&] { return tally.ok.load() >= 100; }, 30s));
+    EXPECT_TRUE(suite::WaitFor([&] { return p.InFlight() > 0; }));
   });
   EXPECT_TRUE(tally.other.empty()) << "unexpected, first: " << tally.other.begin()->first;
   EXPECT_EQ(tally.closed.load(), 8);  // each thread ended on one kClosed
@@ -205,10 +205,10 @@ TEST(Load, CloseWithAllBrokersDownWhileEightThreadsPublishReturnsInItsBound) {
   KafkaPublisher publisher(LoadConfig(cluster));
   Tally tally;
   const auto took = CloseUnderLoad(cluster, publisher, tally, [&](auto& c, KafkaPublisher& p) {
-    EXPECT_TRUE(test::WaitFor([&] { return tally.ok.load() >= 100; }, 30s));
+    EXPECT_TRUE(suite::WaitFor([&] { return tally.ok.load() >= 100; }, 30s));
     c.BrokerDown(-1);
     // Every thread's call is now stuck in flight.
-    EXPECT_TRUE(test::WaitFor([&] { return p.InFlight() == 8; }));
+    EXPECT_TRUE(suite::WaitFor([&] { return p.InFlight() == 8; }));
   });
   EXPECT_TRUE(tally.other.empty()) << "unexpected, first: " << tally.other.begin()->first;
   EXPECT_EQ(tally.closed.load(), 8);

@@ -17,13 +17,13 @@
 #include <iterator>
 #include <sstream>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "dispatch/kafka/kafka_publisher.h"
 #include "dispatch/testing/embedded_kafka.h"
+#include "soak.h"
 #include "test_util.h"
 
 namespace dispatch::kafka {
@@ -33,19 +33,17 @@ using namespace std::chrono_literals;
 using dispatch::testing::ApiKey;
 using dispatch::testing::EmbeddedKafkaCluster;
 namespace kafka_error = dispatch::testing::kafka_error;
-using dispatch::test::RssMiB;
+using dispatch::suite::RssMiB;
 
 constexpr int kBrokers = 3;
 // The embedded cluster keeps the newest 5 MiB of each partition: 48
 // partitions hold a million small messages (about 1 MiB each) with room.
 constexpr int kPartitions = 48;
-constexpr int kThreads = 8;
 // DISPATCH_KAFKA_SOAK_MESSAGES overrides the count (for a quick local run).
 const int kMessages = [] {
   const char* env = std::getenv("DISPATCH_KAFKA_SOAK_MESSAGES");
   return env != nullptr ? std::atoi(env) : 1'000'000;
 }();
-constexpr int kBatch = 500;
 const char* const kTopic = "soak";
 
 // An embedded cluster in a child process. Commands, one per line, each
@@ -158,54 +156,33 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   // batch per partition at a time, so a million single-message batches
   // would take many minutes to read back.
   config.properties["linger.ms"] = "20";
-  const dispatch::test::LogFile debug_log = dispatch::test::SoakDebugLog(config);
+  const dispatch::suite::LogFile debug_log = dispatch::suite::SoakDebugLog(config);
   KafkaPublisher publisher(config);
 
   // Allocated up front so that the RSS below measures the publisher alone.
   std::vector<std::atomic<std::uint8_t>> acked(kMessages);
   // Where each acknowledged message was written, to name a missing one.
   std::vector<std::pair<std::int32_t, std::int64_t>> written(kMessages, {-1, -1});
-  std::atomic<int> acked_count{0};
-  std::atomic<int> failed_count{0};
-  std::mutex failures_mu;
-  std::map<std::string, int> failures;  // "code/delivery" -> count
-  std::atomic<int> done_threads{0};
   const std::string padding(20, 'p');
-  std::vector<std::jthread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::vector<Message> batch;
-      std::map<std::string, int> own_failures;
-      for (int first = t * kBatch; first < kMessages; first += kThreads * kBatch) {
-        batch.clear();
-        for (int i = first; i < std::min(first + kBatch, kMessages); ++i) {
-          batch.push_back({kTopic, "k-" + std::to_string(i % 997), std::to_string(i) + padding, {}});
+  suite::SoakStream stream(
+      publisher, kMessages,
+      [&](int i) -> Message {
+        return {kTopic, "k-" + std::to_string(i % 997), std::to_string(i) + padding, {}};
+      },
+      [&](int i, const Result& result) {
+        if (result.ok()) {
+          acked[i].store(1);
+          written[i] = {result.partition, result.offset};
         }
-        const auto results = publisher.PublishBatch(Context::WithTimeout(10s), batch);
-        for (std::size_t j = 0; j < results.size(); ++j) {
-          if (results[j].ok()) {
-            acked[first + j].store(1);
-            written[first + j] = {results[j].partition, results[j].offset};
-            acked_count.fetch_add(1);
-          } else {
-            failed_count.fetch_add(1);
-            ++own_failures[std::string(ToString(results[j].code)) + "/" +
-                           std::string(ToString(results[j].delivery))];
-          }
-        }
-      }
-      const std::lock_guard lock(failures_mu);
-      for (const auto& [what, n] : own_failures) failures[what] += n;
-      done_threads.fetch_add(1);
-    });
-  }
-  const auto all_done = [&] { return done_threads.load() == kThreads; };
+      });
+  const auto acked_count = [&] { return stream.acked(); };
+  const auto all_done = [&] { return stream.done(); };
 
   // Spacing scales with the count: 10% warm-up, then ten faults, one after every 2.5% more.
   const int warm_up = kMessages / 10;
   const int gap = kMessages / 40;
   const int length = kMessages / 50;
-  ASSERT_TRUE(test::WaitFor([&] { return acked_count.load() >= warm_up || all_done(); }, 300s));
+  ASSERT_TRUE(suite::WaitFor([&] { return acked_count() >= warm_up || all_done(); }, 300s));
   const double rss_early = RssMiB();
 
   // A fault starts after `gap` more acknowledged messages. Error bursts are
@@ -235,19 +212,19 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   };
   int injected = 0;
   for (const auto& [start, stop] : faults) {
-    const int at = acked_count.load() + gap;
-    if (!test::WaitFor([&] { return acked_count.load() >= at || all_done(); }, 300s) ||
+    const int at = acked_count() + gap;
+    if (!suite::WaitFor([&] { return acked_count() >= at || all_done(); }, 300s) ||
         all_done()) {
       break;
     }
-    const int from = acked_count.load();
+    const int from = acked_count();
     cluster.Command(start);
     ++injected;
     if (!stop.empty()) {
       const auto at_least = std::chrono::steady_clock::now() + 1s;
-      test::WaitFor(
+      suite::WaitFor(
           [&] {
-            return (acked_count.load() >= from + length &&
+            return (acked_count() >= from + length &&
                     std::chrono::steady_clock::now() >= at_least) ||
                    all_done();
           },
@@ -255,10 +232,10 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
       cluster.Command(stop);
     }
     std::printf("[ figures  ] soak: fault \"%s\" at %d acknowledged, until %d\n", start.c_str(),
-                from, acked_count.load());
+                from, acked_count());
   }
-  ASSERT_TRUE(test::WaitFor(all_done, 600s)) << acked_count.load() << " acknowledged so far";
-  threads.clear();
+  ASSERT_TRUE(suite::WaitFor(all_done, 600s)) << acked_count() << " acknowledged so far";
+  stream.Join();
   const double rss_end = RssMiB();
   (void)publisher.Close();  // the topic, read below, is the judge
 
@@ -291,13 +268,15 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   std::printf("[ figures  ] soak: %d messages, %d ok, %d failed, %d faults injected, "
               "%d ok missing, %d duplicated, %zu records read; RSS %.1f MiB after 10%%, "
               "%.1f MiB at the end\n",
-              kMessages, acked_count.load(), failed_count.load(), injected, missing, duplicated,
+              kMessages, acked_count(), stream.failed(), injected, missing, duplicated,
               records.size(), rss_early, rss_end);
   for (int p = 0; p < kPartitions; ++p) {
     EXPECT_LE(first_offset[p], 0) << "partition " << p << " starts at offset " << first_offset[p]
                                   << ": the embedded cluster dropped its oldest records";
   }
-  for (const auto& [what, n] : failures) std::printf("[ figures  ] soak: failed %s: %d\n", what.c_str(), n);
+  for (const auto& [what, n] : stream.failures()) {
+    std::printf("[ figures  ] soak: failed %s: %d\n", what.c_str(), n);
+  }
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(duplicated, 0);
   EXPECT_EQ(injected, static_cast<int>(faults.size()));

@@ -97,7 +97,7 @@ TEST(LocalPublish, StopTokenEndsTheWaitWithUnknown) {
   std::stop_source source;
   std::jthread canceller([&] {
     // Cancel once the message is in librdkafka's queue.
-    test::WaitFor([&] { return publisher.InFlight() > 0; });
+    suite::WaitFor([&] { return publisher.InFlight() > 0; });
     source.request_stop();
   });
   const Result r = publisher.Publish(Context::WithStopToken(source.get_token()), Msg());
@@ -112,7 +112,7 @@ TEST(LocalPublish, StopTokenWhileTheLocalQueueIsFullCancelsWithNothingProduced) 
   std::jthread filler([&] { (void)publisher.Publish(Context::WithTimeout(5s), Msg()); });
   // InFlight() counts a message from just before it is handed over, so wait
   // until librdkafka itself holds it: only then is its one-message queue full.
-  ASSERT_TRUE(test::WaitFor(
+  ASSERT_TRUE(suite::WaitFor(
       [&] { return publisher.InFlight() == 1 && publisher.Metrics().queue_depth == 1; }));
   std::stop_source source;
   std::jthread canceller([&] {
@@ -156,7 +156,7 @@ TEST(LocalPublish, ClosePurgesQueuedMessagesAndEveryWaiterGetsClosed) {
     const std::vector<Message> batch(5, Msg());
     results = publisher.PublishBatch(Context::Background(), batch);
   });
-  ASSERT_TRUE(test::WaitFor([&] { return publisher.InFlight() == 5; }));
+  ASSERT_TRUE(suite::WaitFor([&] { return publisher.InFlight() == 5; }));
   const Result closed = publisher.Close();
   EXPECT_EQ(closed.code, ErrorCode::kDeadlineExceeded);
   EXPECT_THAT(closed.message, HasSubstr("5 message(s) were purged"));
@@ -193,7 +193,7 @@ TEST(LocalPublish, LogHookReceivesLibrdkafkaLinesWithTheirBrokerInsteadOfStderr)
   };
   config.properties["debug"] = "broker";
   KafkaPublisher publisher(config);
-  EXPECT_TRUE(test::WaitFor([&] {
+  EXPECT_TRUE(suite::WaitFor([&] {
     std::lock_guard lock(mu);
     return !brokers.empty();
   }));
@@ -214,7 +214,7 @@ TEST(LocalPublish, StatisticsHookReceivesLibrdkafkasJson) {
     json.assign(doc);
   };
   KafkaPublisher publisher(config);
-  EXPECT_TRUE(test::WaitFor([&] {
+  EXPECT_TRUE(suite::WaitFor([&] {
     std::lock_guard lock(mu);
     return !json.empty();
   }));
