@@ -8,7 +8,12 @@
  * here, in the test executable, interposes them for librdkafka.so and routes
  * them to the pthread functions that ThreadSanitizer does intercept. glibc
  * lays out mtx_t, cnd_t, thrd_t and once_flag like their pthread
- * counterparts, which is what makes the casts valid. */
+ * counterparts, which is what makes the casts valid.
+ *
+ * The tsan preset's librdkafka (scripts/build-librdkafka.sh tsan) is itself
+ * built with -fsanitize=thread, so its memory accesses are checked too, but
+ * it still uses glibc's C11 threads (its CMake build picks them whenever
+ * they compile), so this file stays for that build as well. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
