@@ -32,11 +32,14 @@ case "$variant" in
   *) echo "build-librdkafka.sh: unknown variant '$variant' (allowed: release, asan, tsan)" >&2; exit 2 ;;
 esac
 
-# librdkafka's CMake build never defines HAVE_ATOMICS_{32,64}_ATOMIC (only
-# its configure script does), so rd_atomic32_set and rd_atomic64_set compile
-# to plain stores, which ThreadSanitizer reports as data races against the
-# atomic loads of librdkafka's own threads (rdatomic.h, the "FIXME" branch).
-# Defining them gives what the configure build gives: __atomic_exchange_n.
+# librdkafka's CMake build (up to 2.14.2) never defines
+# HAVE_ATOMICS_{32,64}_ATOMIC (only its configure script does), so
+# rd_atomic32_set and rd_atomic64_set take rdatomic.h's "FIXME" branch: a
+# plain store that returns the new value instead of the old one.
+# ThreadSanitizer reports each as a data race, and librdkafka's handling of
+# all brokers going down relies on the old value (librdkafka PR 5136 fixes
+# the CMake build). Defining them gives what the configure build, and so
+# Debian's package, has: __atomic_exchange_n.
 flags="-DHAVE_ATOMICS_32_ATOMIC=1 -DHAVE_ATOMICS_64_ATOMIC=1${flags:+ $flags}"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
