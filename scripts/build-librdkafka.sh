@@ -26,9 +26,9 @@ upstream=${version%-*}
 
 variant=${1:-}
 case "$variant" in
-  release) flags="" build_type=RelWithDebInfo ;;
-  asan) flags="-fsanitize=address,undefined -fno-omit-frame-pointer" build_type=RelWithDebInfo ;;
-  tsan) flags="-fsanitize=thread" build_type=RelWithDebInfo ;;
+  release) sanitize="" ;;
+  asan) sanitize="-fsanitize=address,undefined -fno-omit-frame-pointer" ;;
+  tsan) sanitize="-fsanitize=thread" ;;
   *) echo "build-librdkafka.sh: unknown variant '$variant' (allowed: release, asan, tsan)" >&2; exit 2 ;;
 esac
 
@@ -40,7 +40,7 @@ esac
 # all brokers going down relies on the old value (librdkafka PR 5136 fixes
 # the CMake build). Defining them gives what the configure build, and so
 # Debian's package, has: __atomic_exchange_n.
-flags="-DHAVE_ATOMICS_32_ATOMIC=1 -DHAVE_ATOMICS_64_ATOMIC=1${flags:+ $flags}"
+flags="-DHAVE_ATOMICS_32_ATOMIC=1 -DHAVE_ATOMICS_64_ATOMIC=1${sanitize:+ $sanitize}"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 base=$(realpath -m "${BUILD_ROOT:-$root/build}/librdkafka")
@@ -99,10 +99,10 @@ echo "building librdkafka $upstream ($variant) into $prefix"
 build=$base/build-$variant
 rm -rf "$build" "$prefix"
 # Examples and tests off: only the libraries.
-cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=$build_type \
+cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-  -DCMAKE_SHARED_LINKER_FLAGS="$flags" \
+  -DCMAKE_SHARED_LINKER_FLAGS="$sanitize" \
   -DRDKAFKA_BUILD_EXAMPLES=OFF -DRDKAFKA_BUILD_TESTS=OFF \
   -DWITH_SSL=ON -DWITH_SASL=ON -DWITH_ZSTD=ON -DWITH_ZLIB=ON -DENABLE_LZ4_EXT=ON \
   -DWITH_CURL=ON >"$build.configure.log" 2>&1 || { tail -40 "$build.configure.log" >&2; exit 1; }
