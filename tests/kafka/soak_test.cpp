@@ -10,25 +10,31 @@
 // producer epoch ended and written again under a later one (see
 // RealKafka::OriginsOf). The publisher's resident memory is compared with its
 // early value (the brokers are other processes).
+#include "soak.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 #include "dispatch/kafka/kafka_publisher.h"
 #include "kafka/real_kafka.h"
-#include "soak.h"
 #include "test_util.h"
 
 namespace dispatch::kafka {
@@ -37,10 +43,10 @@ namespace {
 using namespace std::chrono_literals;
 using dispatch::suite::Duplicate;
 using dispatch::suite::DuplicateOrigin;
-using dispatch::testing::Record;
 using dispatch::suite::RealKafka;
 using dispatch::suite::RssMiB;
 using dispatch::suite::WaitFor;
+using dispatch::testing::Record;
 using Clock = std::chrono::steady_clock;
 
 // The stream's shape (tests/soak.h): KeyOf follows it.
@@ -53,10 +59,32 @@ constexpr int kPartitions = 12;
 // while it runs, as they would during a day of a dispatcher's traffic.
 constexpr auto kStreamTime = std::chrono::seconds(90);
 // DISPATCH_KAFKA_REAL_SOAK_MESSAGES overrides the count (for a quick local run).
+// DISPATCH_KAFKA_REAL_SOAK_WRITE_TIMEOUT_MS, when set, is KafkaConfig::write_timeout
+// (message.timeout.ms) in milliseconds instead of the default: a short one makes
+// messages time out inside librdkafka during a fault, which is what ends a
+// producer epoch (docs/librdkafka-versions.md compares librdkafka versions so).
 const int kMessages = [] {
   const char* env = std::getenv("DISPATCH_KAFKA_REAL_SOAK_MESSAGES");
   return env != nullptr ? std::atoi(env) : 1'000'000;
 }();
+
+// The write timeout from DISPATCH_KAFKA_REAL_SOAK_WRITE_TIMEOUT_MS, or nullopt
+// when it is unset; *error names the variable and value when it is not a
+// non-negative whole number of milliseconds.
+std::optional<std::chrono::milliseconds> WriteTimeoutFromEnvironment(std::string* error) {
+  constexpr const char* kName = "DISPATCH_KAFKA_REAL_SOAK_WRITE_TIMEOUT_MS";
+  const char* env = std::getenv(kName);
+  if (env == nullptr) return std::nullopt;
+  const std::string value = env;
+  long long ms = -1;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || ms < 0) {
+    *error =
+        std::string(kName) + "=\"" + value + "\" is not a whole number of milliseconds (0 or more)";
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(ms);
+}
 
 // Message i belongs to thread (i / kBatch) % kThreads, like the batches
 // below; its key is one of that thread's keys, and its value "<i>".
@@ -71,6 +99,10 @@ std::string OutcomeName(std::uint8_t outcome) {  // 1 + Delivery, 0: none
 
 TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   ASSERT_GE(kMessages, 10'000) << "DISPATCH_KAFKA_REAL_SOAK_MESSAGES must be 10000 or more";
+  std::string timeout_error;
+  const std::optional<std::chrono::milliseconds> write_timeout =
+      WriteTimeoutFromEnvironment(&timeout_error);
+  ASSERT_TRUE(timeout_error.empty()) << timeout_error;
   std::string why;
   std::optional<RealKafka> kafka = RealKafka::FromEnvironment(&why);
   ASSERT_TRUE(kafka.has_value()) << why;
@@ -84,6 +116,7 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   kafka->CreateTopic(topic, kPartitions, 3);
 
   KafkaConfig config = DefaultKafkaConfig(kafka->Brokers());
+  if (write_timeout.has_value()) config.write_timeout = *write_timeout;
   // Bigger record batches, as a throughput-minded dispatcher would set.
   config.properties["linger.ms"] = "5";
   // The producer epoch, from librdkafka's statistics: librdkafka starts a
@@ -102,6 +135,9 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
 
   // 1 + the Delivery of each message's result (0: no result yet).
   std::vector<std::atomic<std::uint8_t>> outcome(kMessages);
+  std::atomic<int> fatal_results{0};  // kFatal: the producer became unusable
+  std::mutex fatal_mu;
+  std::string first_fatal;  // the first kFatal result's text (librdkafka's reason)
   // The last 10% of the stream waits until every kind of fault has been
   // injected once, so that a slow machine cannot end the stream early (a
   // fault injected while the stream waits there shows 0 acknowledged in its
@@ -111,9 +147,15 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   const auto start = Clock::now();
   suite::SoakStream stream(
       publisher, kMessages,
-      [&](int i) -> Message { return {topic, KeyOf(i), std::to_string(i), {}}; },
+      [&](int i) -> Message {
+        return {topic, KeyOf(i), std::to_string(i), {}};
+      },
       [&](int i, const Result& result) {
         outcome[i].store(1 + static_cast<std::uint8_t>(result.delivery));
+        if (result.code == ErrorCode::kFatal && fatal_results.fetch_add(1) == 0) {
+          const std::lock_guard lock(fatal_mu);
+          first_fatal = result.message;
+        }
       },
       [&](int first) {
         std::this_thread::sleep_until(start + std::chrono::milliseconds(kStreamTime) * first /
@@ -292,8 +334,10 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
   // an epoch ended, written again under a later one (see RealKafka::OriginsOf).
   const std::vector<DuplicateOrigin> origins = kafka->OriginsOf(topic, duplicates);
   int unexplained = 0;
+  int duplicated_ok = 0;  // duplicates whose message had an ok result
   for (std::size_t d = 0, shown = 0; d < duplicates.size(); ++d) {
     const int i = std::stoi(duplicates[d].first->value.value_or("-1"));
+    if (outcome[i].load() == 1 + static_cast<std::uint8_t>(Delivery::kDelivered)) ++duplicated_ok;
     const std::string line = "message " + std::to_string(i) + " (" +
                              OutcomeName(outcome[i].load()) + ") at " + origins[d].where;
     if (!origins[d].resent_under_new_epoch) {
@@ -308,8 +352,17 @@ TEST(RealKafkaSoak, AMillionMessagesWhileBrokersDieFreezeAndRestart) {
       "%d ok missing, %zu duplicated (%d not resent under a new producer epoch), %d out of order, "
       "%zu records read by kcat; producer epoch at the end %d; "
       "RSS %.1f MiB after 10%%, %.1f MiB at the end\n",
-      kMessages, seconds, acked_count(), injected.size(), missing, duplicates.size(),
-      unexplained, out_of_order, records.size(), last_epoch.load(), rss_early, rss_end);
+      kMessages, seconds, acked_count(), injected.size(), missing, duplicates.size(), unexplained,
+      out_of_order, records.size(), last_epoch.load(), rss_early, rss_end);
+  std::printf(
+      "[ figures  ] real soak: write timeout %lld ms, %zu duplicated of which %d had an ok "
+      "result, %d kFatal results, producer epoch at the end %d\n",
+      static_cast<long long>(config.write_timeout.count()), duplicates.size(), duplicated_ok,
+      fatal_results.load(), last_epoch.load());
+  if (fatal_results.load() > 0) {
+    const std::lock_guard lock(fatal_mu);
+    std::printf("[ figures  ] real soak: the first kFatal result: %s\n", first_fatal.c_str());
+  }
   for (const auto& [what, n] : stream.failures()) {
     std::printf("[ figures  ] real soak: failed %s: %d\n", what.c_str(), n);
   }
