@@ -1,0 +1,257 @@
+// B6: the first Publish to a topic the publisher has not used yet, against a
+// second Publish to the same topic (warm), with raw librdkafka's
+// produce-and-wait beside it on the same broker in the same run.
+//
+//   first_publish [--rounds N] [--brokers host:port,...]
+//
+// The topic exists before the first Publish (created and seen with a leader in
+// metadata) and the client is connected (it has just published to another
+// topic), so the figure is what the client itself adds for an unseen topic:
+// librdkafka before 2.11.0 waits for a 1 s metadata timer there
+// (docs/librdkafka-versions.md). Without --brokers it runs on an embedded
+// cluster (in process); with --brokers the topics are created with the admin
+// API (rd_kafka_CreateTopics).
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Creates topics on the embedded cluster or, with --brokers, on a real one,
+// and returns once metadata shows the topic's partition 0 with a leader.
+class Topics {
+ public:
+  explicit Topics(const std::string& brokers) {
+    if (brokers.empty()) {
+      embedded_ = std::make_unique<dispatch::testing::EmbeddedKafkaCluster>(1);
+      bootstrap_ = embedded_->Bootstrap();
+    } else {
+      bootstrap_ = brokers;
+    }
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      throw std::runtime_error(errstr);
+    }
+    admin_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr));
+    if (admin_ == nullptr) throw std::runtime_error(errstr);
+  }
+
+  const std::string& bootstrap() const { return bootstrap_; }
+  const char* kind() const { return embedded_ ? "embedded" : "real"; }
+
+  void Create(const std::string& topic) {
+    if (embedded_) {
+      embedded_->CreateTopic(topic, 1, 1);
+    } else {
+      CreateWithAdminApi(topic);
+    }
+    const auto until = Clock::now() + 30s;
+    while (!HasLeader(topic)) {
+      if (Clock::now() > until) throw std::runtime_error(topic + " has no leader after 30 s");
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+ private:
+  void CreateWithAdminApi(const std::string& topic) {
+    char errstr[512];
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), 1, -1, errstr, sizeof errstr);
+    if (nt == nullptr) throw std::runtime_error(errstr);
+    rd_kafka_queue_t* q = rd_kafka_queue_new(admin_.get());
+    rd_kafka_CreateTopics(admin_.get(), &nt, 1, nullptr, q);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 15000);
+    std::string problem = ev == nullptr ? "no answer to CreateTopics within 15 s" : "";
+    if (const rd_kafka_CreateTopics_result_t* res =
+            ev != nullptr ? rd_kafka_event_CreateTopics_result(ev) : nullptr) {
+      size_t n = 0;
+      const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+      for (size_t i = 0; i < n; ++i) {
+        if (rd_kafka_topic_result_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          problem = rd_kafka_err2str(rd_kafka_topic_result_error(results[i]));
+        }
+      }
+    }
+    if (ev != nullptr) rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    if (!problem.empty()) throw std::runtime_error("cannot create " + topic + ": " + problem);
+  }
+
+  bool HasLeader(const std::string& topic) {
+    rd_kafka_topic_t* t = rd_kafka_topic_new(admin_.get(), topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    bool ok = false;
+    if (rd_kafka_metadata(admin_.get(), 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           md->topics[0].partition_cnt >= 1 && md->topics[0].partitions[0].leader >= 0;
+      rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(t);
+    return ok;
+  }
+
+  std::unique_ptr<dispatch::testing::EmbeddedKafkaCluster> embedded_;
+  std::string bootstrap_;
+  dispatch::testing::internal::RdKafkaPtr admin_;
+};
+
+// Raw librdkafka with the publisher's properties: produce, then poll until
+// this message's report arrives (as in B1).
+class RawProducer : public RdKafka::DeliveryReportCb {
+ public:
+  explicit RawProducer(const std::string& brokers) {
+    auto conf = bench::RawConf(brokers);
+    std::string err;
+    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
+    producer_.reset(RdKafka::Producer::create(conf.get(), err));
+    if (!producer_) throw std::runtime_error(err);
+  }
+  ~RawProducer() override { producer_->flush(5000); }
+  RawProducer(const RawProducer&) = delete;
+  RawProducer& operator=(const RawProducer&) = delete;
+
+  bool ProduceAndWait(const std::string& topic, const std::string& value) {
+    done_ = false;
+    if (producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                           const_cast<char*>(value.data()), value.size(), nullptr, 0, 0,
+                           nullptr) != RdKafka::ERR_NO_ERROR) {
+      return false;
+    }
+    const auto until = Clock::now() + 10s;
+    while (!done_ && Clock::now() < until) producer_->poll(100);
+    return done_ && ok_;
+  }
+
+  void dr_cb(RdKafka::Message& m) override {
+    ok_ = m.err() == RdKafka::ERR_NO_ERROR;
+    done_ = true;
+  }
+
+ private:
+  std::unique_ptr<RdKafka::Producer> producer_;
+  bool done_ = false;
+  bool ok_ = false;
+};
+
+struct Series {
+  std::vector<double> first_ms;
+  std::vector<double> warm_ms;
+  double median_first() const { return bench::Percentile(first_ms, 0.5); }
+  double median_warm() const { return bench::Percentile(warm_ms, 0.5); }
+  double max_first() const { return bench::Percentile(first_ms, 1.0); }
+  double max_warm() const { return bench::Percentile(warm_ms, 1.0); }
+};
+
+void PrintRow(const char* name, const Series& s) {
+  std::printf("%-28s %12.2f %12.2f %12.2f %12.2f %10.1f\n", name, s.median_first(), s.max_first(),
+              s.median_warm(), s.max_warm(), s.median_first() / s.median_warm());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rounds = 20;
+  std::string brokers;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--rounds" && i + 1 < argc) {
+      rounds = std::stoi(argv[++i]);
+    } else if (a == "--brokers" && i + 1 < argc) {
+      brokers = argv[++i];
+    } else if (a == "--quick") {
+      rounds = 5;
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--rounds N] [--brokers LIST]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (rounds < 1) {
+    std::fprintf(stderr, "--rounds must be 1 or more\n");
+    return 2;
+  }
+  Topics topics(brokers);
+  // Topic names unique per run, so that a real cluster reused by several runs
+  // never hands back a topic some client has already seen.
+  const std::string run_id =
+      std::to_string(std::chrono::system_clock::now().time_since_epoch() / 1ms % 100'000'000);
+  const std::string warm = "bench-first-warm-" + run_id;
+  topics.Create(warm);
+  dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(topics.bootstrap()));
+  RawProducer raw(topics.bootstrap());
+  const std::string value(100, 'v');
+  const auto publish = [&](const std::string& topic) {
+    return publisher.Publish(dispatch::Context::WithTimeout(10s), {topic, "k", value, {}}).ok();
+  };
+
+  int failures = 0;
+  // Connections, metadata and producer id, for both clients.
+  for (int i = 0; i < 20; ++i) {
+    if (!publish(warm)) ++failures;
+    if (!raw.ProduceAndWait(warm, value)) ++failures;
+  }
+  Series ours;
+  Series base;
+  for (int r = 0; r < rounds; ++r) {
+    // One new topic per client, so neither learns about it from the other.
+    const std::string ours_topic = "bench-first-ours-" + run_id + "-" + std::to_string(r);
+    const std::string raw_topic = "bench-first-raw-" + run_id + "-" + std::to_string(r);
+    topics.Create(ours_topic);
+    topics.Create(raw_topic);
+
+    if (!publish(warm)) ++failures;
+    auto t0 = Clock::now();
+    if (!publish(ours_topic)) ++failures;
+    ours.first_ms.push_back(MsSince(t0));
+    t0 = Clock::now();
+    if (!publish(ours_topic)) ++failures;
+    ours.warm_ms.push_back(MsSince(t0));
+
+    if (!raw.ProduceAndWait(warm, value)) ++failures;
+    t0 = Clock::now();
+    if (!raw.ProduceAndWait(raw_topic, value)) ++failures;
+    base.first_ms.push_back(MsSince(t0));
+    t0 = Clock::now();
+    if (!raw.ProduceAndWait(raw_topic, value)) ++failures;
+    base.warm_ms.push_back(MsSince(t0));
+  }
+
+  std::printf("B6 first publish to a topic not used yet, %d rounds, %s broker, librdkafka %s\n",
+              rounds, topics.kind(), rd_kafka_version_str());
+  std::printf("%-28s %12s %12s %12s %12s %10s\n", "", "first p50 ms", "first max ms", "warm p50 ms",
+              "warm max ms", "first/warm");
+  PrintRow("raw librdkafka (baseline)", base);
+  PrintRow("dispatch::KafkaPublisher", ours);
+  std::printf("ratio (ours / baseline), first p50 %.2f, warm p50 %.2f\n",
+              ours.median_first() / base.median_first(), ours.median_warm() / base.median_warm());
+  std::printf("failures: %d\n", failures);
+  std::printf(
+      "{\"scenario\": \"B6\", \"librdkafka\": \"%s\", \"broker\": \"%s\", \"rounds\": %d, "
+      "\"first_p50_ms\": %.2f, \"first_max_ms\": %.2f, \"warm_p50_ms\": %.2f, "
+      "\"warm_max_ms\": %.2f, \"first_warm_ratio\": %.2f, \"baseline_first_p50_ms\": %.2f, "
+      "\"baseline_first_max_ms\": %.2f, \"baseline_warm_p50_ms\": %.2f, "
+      "\"baseline_first_warm_ratio\": %.2f, \"failures\": %d}\n",
+      rd_kafka_version_str(), topics.kind(), rounds, ours.median_first(), ours.max_first(),
+      ours.median_warm(), ours.max_warm(), ours.median_first() / ours.median_warm(),
+      base.median_first(), base.max_first(), base.median_warm(),
+      base.median_first() / base.median_warm(), failures);
+  return failures == 0 ? 0 : 1;
+}
