@@ -122,6 +122,46 @@ class Broker {
   std::string bootstrap_;
 };
 
+// Raw librdkafka with the publisher's properties, as a competent user
+// writes produce-and-wait by hand: produce one message, then poll until its
+// report arrives (B1 and the first-publish bench). Waits 10 s at most.
+class RawProducer : public RdKafka::DeliveryReportCb {
+ public:
+  explicit RawProducer(const std::string& brokers) {
+    auto conf = RawConf(brokers);
+    std::string err;
+    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
+    producer_.reset(RdKafka::Producer::create(conf.get(), err));
+    if (!producer_) throw std::runtime_error(err);
+  }
+  ~RawProducer() override { producer_->flush(5000); }
+  RawProducer(const RawProducer&) = delete;
+  RawProducer& operator=(const RawProducer&) = delete;
+
+  // True when the message was acknowledged.
+  bool ProduceAndWait(const std::string& topic, const std::string& key, const std::string& value) {
+    done_ = false;
+    if (producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                           const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
+                           nullptr) != RdKafka::ERR_NO_ERROR) {
+      return false;
+    }
+    const auto until = Clock::now() + std::chrono::seconds(10);
+    while (!done_ && Clock::now() < until) producer_->poll(100);
+    return done_ && ok_;
+  }
+
+  void dr_cb(RdKafka::Message& m) override {
+    ok_ = m.err() == RdKafka::ERR_NO_ERROR;
+    done_ = true;
+  }
+
+ private:
+  std::unique_ptr<RdKafka::Producer> producer_;
+  bool done_ = false;
+  bool ok_ = false;
+};
+
 // Sorted-sample percentile, q in [0, 1].
 inline double Percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0;

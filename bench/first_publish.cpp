@@ -1,4 +1,4 @@
-// B6: the first Publish to a topic the publisher has not used yet, against a
+// B7: the first Publish to a topic the publisher has not used yet, against a
 // second Publish to the same topic (warm), with raw librdkafka's
 // produce-and-wait beside it on the same broker in the same run.
 //
@@ -114,44 +114,6 @@ class Topics {
   dispatch::testing::internal::RdKafkaPtr admin_;
 };
 
-// Raw librdkafka with the publisher's properties: produce, then poll until
-// this message's report arrives (as in B1).
-class RawProducer : public RdKafka::DeliveryReportCb {
- public:
-  explicit RawProducer(const std::string& brokers) {
-    auto conf = bench::RawConf(brokers);
-    std::string err;
-    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
-    producer_.reset(RdKafka::Producer::create(conf.get(), err));
-    if (!producer_) throw std::runtime_error(err);
-  }
-  ~RawProducer() override { producer_->flush(5000); }
-  RawProducer(const RawProducer&) = delete;
-  RawProducer& operator=(const RawProducer&) = delete;
-
-  bool ProduceAndWait(const std::string& topic, const std::string& value) {
-    done_ = false;
-    if (producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                           const_cast<char*>(value.data()), value.size(), nullptr, 0, 0,
-                           nullptr) != RdKafka::ERR_NO_ERROR) {
-      return false;
-    }
-    const auto until = Clock::now() + 10s;
-    while (!done_ && Clock::now() < until) producer_->poll(100);
-    return done_ && ok_;
-  }
-
-  void dr_cb(RdKafka::Message& m) override {
-    ok_ = m.err() == RdKafka::ERR_NO_ERROR;
-    done_ = true;
-  }
-
- private:
-  std::unique_ptr<RdKafka::Producer> producer_;
-  bool done_ = false;
-  bool ok_ = false;
-};
-
 struct Series {
   std::vector<double> first_ms;
   std::vector<double> warm_ms;
@@ -196,7 +158,7 @@ int main(int argc, char** argv) {
   const std::string warm = "bench-first-warm-" + run_id;
   topics.Create(warm);
   dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(topics.bootstrap()));
-  RawProducer raw(topics.bootstrap());
+  bench::RawProducer raw(topics.bootstrap());
   const std::string value(100, 'v');
   const auto publish = [&](const std::string& topic) {
     return publisher.Publish(dispatch::Context::WithTimeout(10s), {topic, "k", value, {}}).ok();
@@ -206,7 +168,7 @@ int main(int argc, char** argv) {
   // Connections, metadata and producer id, for both clients.
   for (int i = 0; i < 20; ++i) {
     if (!publish(warm)) ++failures;
-    if (!raw.ProduceAndWait(warm, value)) ++failures;
+    if (!raw.ProduceAndWait(warm, "k", value)) ++failures;
   }
   Series ours;
   Series base;
@@ -225,16 +187,16 @@ int main(int argc, char** argv) {
     if (!publish(ours_topic)) ++failures;
     ours.warm_ms.push_back(MsSince(t0));
 
-    if (!raw.ProduceAndWait(warm, value)) ++failures;
+    if (!raw.ProduceAndWait(warm, "k", value)) ++failures;
     t0 = Clock::now();
-    if (!raw.ProduceAndWait(raw_topic, value)) ++failures;
+    if (!raw.ProduceAndWait(raw_topic, "k", value)) ++failures;
     base.first_ms.push_back(MsSince(t0));
     t0 = Clock::now();
-    if (!raw.ProduceAndWait(raw_topic, value)) ++failures;
+    if (!raw.ProduceAndWait(raw_topic, "k", value)) ++failures;
     base.warm_ms.push_back(MsSince(t0));
   }
 
-  std::printf("B6 first publish to a topic not used yet, %d rounds, %s broker, librdkafka %s\n",
+  std::printf("B7 first publish to a topic not used yet, %d rounds, %s broker, librdkafka %s\n",
               rounds, topics.kind(), rd_kafka_version_str());
   std::printf("%-28s %12s %12s %12s %12s %10s\n", "", "first p50 ms", "first max ms", "warm p50 ms",
               "warm max ms", "first/warm");
@@ -244,7 +206,7 @@ int main(int argc, char** argv) {
               ours.median_first() / base.median_first(), ours.median_warm() / base.median_warm());
   std::printf("failures: %d\n", failures);
   std::printf(
-      "{\"scenario\": \"B6\", \"librdkafka\": \"%s\", \"broker\": \"%s\", \"rounds\": %d, "
+      "{\"scenario\": \"B7\", \"librdkafka\": \"%s\", \"broker\": \"%s\", \"rounds\": %d, "
       "\"first_p50_ms\": %.2f, \"first_max_ms\": %.2f, \"warm_p50_ms\": %.2f, "
       "\"warm_max_ms\": %.2f, \"first_warm_ratio\": %.2f, \"baseline_first_p50_ms\": %.2f, "
       "\"baseline_first_max_ms\": %.2f, \"baseline_warm_p50_ms\": %.2f, "

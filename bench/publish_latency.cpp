@@ -48,40 +48,6 @@ Stats Summarize(std::vector<double> us) {
   return s;
 }
 
-// Raw librdkafka: produce, then poll until this message's report arrives.
-class RawProducer : public RdKafka::DeliveryReportCb {
- public:
-  explicit RawProducer(const std::string& brokers) {
-    auto conf = bench::RawConf(brokers);
-    std::string err;
-    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
-    producer_.reset(RdKafka::Producer::create(conf.get(), err));
-    if (!producer_) throw std::runtime_error(err);
-  }
-  ~RawProducer() override { producer_->flush(5000); }
-
-  bool ProduceAndWait(const std::string& topic, const std::string& key, const std::string& value) {
-    done_ = false;
-    if (producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                           const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
-                           0, nullptr) != RdKafka::ERR_NO_ERROR) {
-      return false;
-    }
-    while (!done_) producer_->poll(1000);
-    return ok_;
-  }
-
-  void dr_cb(RdKafka::Message& m) override {
-    ok_ = m.err() == RdKafka::ERR_NO_ERROR;
-    done_ = true;
-  }
-
- private:
-  std::unique_ptr<RdKafka::Producer> producer_;
-  bool done_ = false;
-  bool ok_ = false;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,7 +79,7 @@ int main(int argc, char** argv) {
   const std::string topic = "bench-latency";
   const bench::Broker broker(brokers, topic, 1);
   dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(broker.bootstrap()));
-  RawProducer raw(broker.bootstrap());
+  bench::RawProducer raw(broker.bootstrap());
   const std::string value(100, 'v');
 
   // Warm both up: connections, metadata, producer id.
@@ -143,8 +109,8 @@ int main(int argc, char** argv) {
   std::printf("B1 single-thread blocking publish, %d messages of %zu bytes, %s broker\n",
               messages * rounds, value.size(), broker.kind());
   std::printf("%-28s %10s %10s %12s\n", "", "p50 us", "p99 us", "msg/s");
-  std::printf("%-28s %10.1f %10.1f %12.0f\n", "raw librdkafka (baseline)", base.p50_us,
-              base.p99_us, base.msgs_per_s);
+  std::printf("%-28s %10.1f %10.1f %12.0f\n", "raw librdkafka (baseline)", base.p50_us, base.p99_us,
+              base.msgs_per_s);
   std::printf("%-28s %10.1f %10.1f %12.0f\n", "dispatch::KafkaPublisher", ours.p50_us, ours.p99_us,
               ours.msgs_per_s);
   std::printf("ratio (ours / baseline)      %10.2f %10.2f %12.2f\n", ours.p50_us / base.p50_us,
