@@ -7,7 +7,7 @@
 // The topic exists before the first Publish (created and seen with a leader in
 // metadata) and the client is connected (it has just published to another
 // topic), so the figure is what the client itself adds for an unseen topic:
-// librdkafka before 2.11.0 waits for a 1 s metadata timer there
+// librdkafka before 2.10.1 waits for a 1 s metadata timer there
 // (docs/librdkafka-versions.md). Without --brokers it runs on an embedded
 // cluster (in process); with --brokers the topics are created with the admin
 // API (rd_kafka_CreateTopics).
