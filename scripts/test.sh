@@ -83,7 +83,7 @@ for b in $builds; do
   echo "=== $b tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$root/$b" --output-on-failure -j "$jobs" "${select[@]}"
-  if [ "$b" != release ]; then
+  if [ "$b" = asan ] || [ "$b" = tsan ]; then
     echo "=== $b security tests (real Kafka)"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --test-dir "$root/$b" --output-on-failure -j "$jobs" -L security
