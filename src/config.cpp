@@ -126,6 +126,21 @@ bool IsSecretProperty(std::string_view name) {
          n == "ssl.key.pem" || n == "sasl.oauthbearer.config" || n == "ssl_key";
 }
 
+std::string ScramCaveat(const KafkaConfig& config, int librdkafka_version,
+                        std::string_view librdkafka_version_name) {
+  constexpr int kScramFixed = 0x02060100;  // 2.6.1, in rd_kafka_version()'s encoding
+  if (librdkafka_version >= kScramFixed) return {};
+  for (const auto& [name, value] : config.properties) {
+    const std::string n = Lower(name);
+    if ((n == "sasl.mechanism" || n == "sasl.mechanisms") && Lower(value).starts_with("scram-")) {
+      return "; note: librdkafka " + std::string(librdkafka_version_name) +
+             " cannot log in with SCRAM to a Kafka 4 broker even with the right password; "
+             "that needs librdkafka 2.6.1 or later (confluentinc/librdkafka#4895)";
+    }
+  }
+  return {};
+}
+
 std::string Redact(std::string text, std::string_view secret) {
   if (secret.empty()) return text;
   for (auto pos = text.find(secret); pos != std::string::npos;

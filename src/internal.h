@@ -27,6 +27,14 @@ std::optional<std::string> TopicNameProblem(std::string_view topic);
 // True for properties whose values must never be printed.
 bool IsSecretProperty(std::string_view name);
 
+// What an authentication failure's text gets appended when `config` logs in
+// with SCRAM and the librdkafka in use (rd_kafka_version()'s number and
+// name) is older than 2.6.1, which cannot log in with SCRAM to a Kafka 4
+// broker even with the right password (confluentinc/librdkafka#4895); "" in
+// every other case.
+std::string ScramCaveat(const KafkaConfig& config, int librdkafka_version,
+                        std::string_view librdkafka_version_name);
+
 // `text` with every occurrence of `secret` replaced by "[redacted]".
 std::string Redact(std::string text, std::string_view secret);
 

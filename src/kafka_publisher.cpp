@@ -17,7 +17,6 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -48,26 +47,6 @@ Result ClosedResult() {
   return Result::Error(ErrorCode::kClosed, Delivery::kNotDelivered, true, "publisher is closed");
 }
 
-// librdkafka before 2.6.1 cannot log in with SCRAM to a Kafka 4 broker, even
-// with the right password (confluentinc/librdkafka#4895). The text that an
-// authentication failure gets appended when that may be the cause, or "".
-std::string ScramCaveat(const KafkaConfig& config) {
-  constexpr int kScramFixed = 0x02060100;  // 2.6.1, in rd_kafka_version()'s encoding
-  if (rd_kafka_version() >= kScramFixed) return {};
-  for (const auto& [name, value] : config.properties) {
-    std::string n = name;
-    std::string v = value;
-    for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if ((n == "sasl.mechanism" || n == "sasl.mechanisms") && v.starts_with("SCRAM-")) {
-      return std::string("; note: librdkafka ") + rd_kafka_version_str() +
-             " cannot log in with SCRAM to a Kafka 4 broker even with the right password; "
-             "that needs librdkafka 2.6.1 or later (confluentinc/librdkafka#4895)";
-    }
-  }
-  return {};
-}
-
 // What the message-size check of librdkafka counts of a message.
 std::size_t Size(const Message& m) {
   std::size_t n = m.value.size() + (m.key ? m.key->size() : 0);
@@ -84,7 +63,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
         statistics_(config.statistics),
         write_timeout_(config.write_timeout),
         close_timeout_(config.close_timeout),
-        scram_caveat_(ScramCaveat(config)) {
+        scram_caveat_(internal::ScramCaveat(config, rd_kafka_version(), rd_kafka_version_str())) {
     auto created = internal::CreateProducer(config, this, this);
     producer_ = std::move(created.producer);
     max_message_bytes_ = created.max_message_bytes;
@@ -403,7 +382,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   const StatisticsHook statistics_;
   const std::chrono::milliseconds write_timeout_;
   const std::chrono::milliseconds close_timeout_;
-  const std::string scram_caveat_;  // see ScramCaveat
+  const std::string scram_caveat_;  // see internal::ScramCaveat
   long long max_message_bytes_ = 0;
 
   std::unique_ptr<RdKafka::Producer> producer_;

@@ -34,6 +34,23 @@ std::string Property(const KafkaConfig& config, const std::string& name) {
   return "(unset)";
 }
 
+// librdkafka before 2.6.1 cannot log in with SCRAM to Kafka 4; the
+// authentication failure names the version needed, and only then.
+TEST(Config, ScramOnALibrdkafkaOlderThan261NamesTheVersionNeeded) {
+  KafkaConfig scram = DefaultKafkaConfig({"localhost:9092"});
+  scram.properties["SASL.Mechanisms"] = "scram-sha-256";
+  const std::string caveat = internal::ScramCaveat(scram, 0x020002ff, "2.0.2");
+  EXPECT_THAT(caveat, HasSubstr("librdkafka 2.0.2 cannot log in with SCRAM to a Kafka 4 broker"));
+  EXPECT_THAT(caveat, HasSubstr("librdkafka 2.6.1 or later"));
+
+  EXPECT_EQ(internal::ScramCaveat(scram, 0x020601ff, "2.6.1"), "");
+  EXPECT_EQ(internal::ScramCaveat(scram, 0x020e02ff, "2.14.2"), "");
+  KafkaConfig plain = DefaultKafkaConfig({"localhost:9092"});
+  plain.properties["sasl.mechanism"] = "PLAIN";
+  EXPECT_EQ(internal::ScramCaveat(plain, 0x020002ff, "2.0.2"), "");
+  EXPECT_EQ(internal::ScramCaveat(DefaultKafkaConfig({"localhost:9092"}), 0x020002ff, "2.0.2"), "");
+}
+
 TEST(Config, DefaultsAreTheDocumentedProductionDefaults) {
   const KafkaConfig config = DefaultKafkaConfig({"broker-1:9092", "broker-2:9092"});
   EXPECT_EQ(config.required_acks, RequiredAcks::All);
