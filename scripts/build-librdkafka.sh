@@ -10,9 +10,9 @@
 # install them. `asan` and `tsan` are built with the sanitizer of the preset
 # of that name, so the sanitizer sees inside librdkafka too.
 #
-# The source comes from Debian's unstable distribution through `apt-get
-# source`, with a private apt state under $BUILD_ROOT/librdkafka/apt (the
-# machine's own apt configuration is not changed). The mirror is the one
+# The source comes from Debian's unstable (or testing) distribution through
+# `apt-get source`, with a private apt state under $BUILD_ROOT/librdkafka/apt
+# (the machine's own apt configuration is not changed). The mirror is the one
 # this machine's apt already uses for Debian; apt checks the archive's
 # signature (debian-archive-keyring) and the source files' checksums.
 #
@@ -60,30 +60,47 @@ fi
 src=$base/src/librdkafka-$upstream
 if [ ! -f "$src/.unpacked" ]; then
   # The Debian mirror this machine's apt uses, from the deb822 sources or
-  # the one-line list: the first URI that serves the distribution itself
-  # (not its security archive).
+  # the one-line list: the first enabled entry whose URI is a Debian archive
+  # (ends in /debian) and that serves the distribution itself (not its
+  # security archive).
   mirror=$(
     {
       cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
-        /^URIs:/ { uris = $2 }
-        /^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print uris; exit } }'
+        function flush() {
+          if (uris != "" && suites != "" && enabled != "no") print uris
+          uris = ""; suites = ""; enabled = ""
+        }
+        /^[ \t]*$/ { flush(); next }
+        /^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /\/debian\/?$/) { uris = $i; break } }
+        /^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) suites = $i }
+        /^Enabled:/ { enabled = tolower($2) }
+        END { flush() }'
       grep -hE '^deb +(\[[^]]*\] +)?[a-z]+://' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        grep -v security | sed -E 's/^deb +(\[[^]]*\] +)?//' | awk '{ print $1 }'
+        grep -v security | sed -E 's/^deb +(\[[^]]*\] +)?//' | awk '$1 ~ /\/debian\/?$/ { print $1 }'
     } | grep -m1 -E '^[a-z]+://' || true
   )
   if [ -z "$mirror" ]; then
-    echo "build-librdkafka.sh: no Debian mirror found in /etc/apt/sources.list{,.d}" >&2
+    echo "build-librdkafka.sh: no Debian archive (a URI ending in /debian) in /etc/apt/sources.list{,.d}" >&2
     exit 1
   fi
   apt_dir=$base/apt
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$base/src"
-  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror unstable main" \
-    >"$apt_dir/sources.list"
+  # Unstable carries only its newest upload; the pinned version usually
+  # stays in testing for a while after unstable moves on.
+  for suite in unstable testing; do
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main"
+  done >"$apt_dir/sources.list"
   apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
             -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
             -o "APT::Sandbox::User=root")
-  echo "fetching librdkafka $version (Debian source package, unstable)"
+  echo "fetching librdkafka $version (Debian source package, unstable or testing)"
   apt-get "${apt_opts[@]}" -qq update
+  if ! apt-cache "${apt_opts[@]}" showsrc librdkafka | grep -qx "Version: $version"; then
+    echo "build-librdkafka.sh: librdkafka $version is no longer in Debian unstable or testing" \
+      "(they have: $(apt-cache "${apt_opts[@]}" showsrc librdkafka | sed -n 's/^Version: //p' | paste -sd' '));" \
+      "pin one of those in this script (version=...)" >&2
+    exit 1
+  fi
   rm -rf "$src"
   # Downloaded only, then unpacked without Debian's patches: they make the
   # build regenerate sources with nanopb, which upstream's CMake build does

@@ -19,7 +19,7 @@ case "$mode" in write | --check) ;; *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 root=${BUILD_ROOT:-build}
 bin=${FAULT_MATRIX_BIN:-}
 if [ -z "$bin" ]; then
-  for b in release dev asan tsan; do
+  for b in release release-rdkafka-debian dev asan tsan; do
     if [ -x "$root/$b/tests/reliability_tests" ]; then bin="$root/$b/tests/reliability_tests"; break; fi
   done
 fi
