@@ -244,6 +244,9 @@ std::string RealKafka::UniqueTopic(const std::string& stem) {
   return stem + "-" + std::to_string(run % 100000) + "-" + std::to_string(++counter);
 }
 
+std::optional<std::vector<PartitionInfo>> PartitionsVia(const std::string& bootstrap,
+                                                        const std::string& topic, int timeout_ms);
+
 void RealKafka::CreateTopic(const std::string& topic, int partitions, int replication,
                             const std::map<std::string, std::string>& configs) const {
   RdKafkaPtr rk = NewClient(bootstrap_);
@@ -277,27 +280,39 @@ void RealKafka::CreateTopic(const std::string& topic, int partitions, int replic
   rd_kafka_NewTopic_destroy(nt);
   if (!failure.empty()) throw std::runtime_error("create topic " + topic + ": " + failure);
 
-  // Metadata reaches every broker shortly after; wait so that a test's first
-  // publish does not meet a topic that one broker does not know yet.
+  // Metadata reaches every broker shortly after, each from its own cache;
+  // wait until each broker that answers knows the topic with a leader on
+  // every partition, so that no later metadata request of a test meets one
+  // that does not know it yet. A broker that does not answer (killed by an
+  // earlier test and not back yet) is not waited for.
   const auto end = std::chrono::steady_clock::now() + 30s;
-  while (true) {
-    const auto parts = Partitions(topic);
-    bool ready = static_cast<int>(parts.size()) == partitions;
-    for (const auto& p : parts) ready = ready && p.leader >= 0;
-    if (ready) return;
-    if (std::chrono::steady_clock::now() > end) {
-      throw std::runtime_error("topic " + topic + " has no leader on every partition after 30 s");
+  for (const std::string& broker : Brokers()) {
+    while (true) {
+      const auto parts = PartitionsVia(broker, topic, 2000);
+      if (!parts) break;
+      bool ready = static_cast<int>(parts->size()) == partitions;
+      for (const auto& p : *parts) ready = ready && p.leader >= 0;
+      if (ready) break;
+      if (std::chrono::steady_clock::now() > end) {
+        throw std::runtime_error("topic " + topic + " has no leader on every partition at " +
+                                 broker + " after 30 s");
+      }
+      std::this_thread::sleep_for(100ms);
     }
-    std::this_thread::sleep_for(100ms);
   }
 }
 
-std::vector<PartitionInfo> RealKafka::Partitions(const std::string& topic) const {
-  RdKafkaPtr rk = NewClient(bootstrap_);
+// The partitions of `topic` as the metadata answer of a client bootstrapped
+// to `bootstrap` gives them (a fresh client asks one of those brokers);
+// nullopt when no broker answered within `timeout_ms`.
+std::optional<std::vector<PartitionInfo>> PartitionsVia(const std::string& bootstrap,
+                                                        const std::string& topic, int timeout_ms) {
+  RdKafkaPtr rk = NewClient(bootstrap);
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;
-  std::vector<PartitionInfo> out;
-  if (rd_kafka_metadata(rk.get(), 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+  std::optional<std::vector<PartitionInfo>> answer;
+  if (rd_kafka_metadata(rk.get(), 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::vector<PartitionInfo>& out = answer.emplace();
     for (int t = 0; t < md->topic_cnt; ++t) {
       if (md->topics[t].err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
       for (int p = 0; p < md->topics[t].partition_cnt; ++p) {
@@ -313,7 +328,11 @@ std::vector<PartitionInfo> RealKafka::Partitions(const std::string& topic) const
     rd_kafka_metadata_destroy(md);
   }
   rd_kafka_topic_destroy(rkt);
-  return out;
+  return answer;
+}
+
+std::vector<PartitionInfo> RealKafka::Partitions(const std::string& topic) const {
+  return PartitionsVia(bootstrap_, topic, 10000).value_or(std::vector<PartitionInfo>{});
 }
 
 std::vector<std::int32_t> RealKafka::LiveBrokers() const {
