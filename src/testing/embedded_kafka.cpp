@@ -4,7 +4,9 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -31,6 +33,10 @@ void Check(rd_kafka_resp_err_t err, const std::string& what) {
 
 using Handle = internal::RdKafkaPtr;
 
+// The first librdkafka whose mock cluster is known to offer Metadata v4 or
+// later (see Impl).
+constexpr int kMockWithMetadataV4 = 0x020e0200;  // 2.14.2
+
 Handle NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
@@ -39,6 +45,33 @@ Handle NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
     throw std::runtime_error(std::string("embedded kafka: cannot create a client: ") + errstr);
   }
   return Handle(rk);
+}
+
+// librdkafka's rd_kafka_header_t (rdkafka_header.h), the same from 0.11.4
+// through 2.14.2: the name's length sits in front of the name.
+struct RdKafkaHeader {
+  size_t ser_size;
+  size_t value_size;
+  size_t name_size;
+  char* value;
+  char name[1];
+};
+
+// A header's key, all its bytes. A Kafka header key may hold NUL bytes, but
+// rd_kafka_header_get_all gives the name as a C string without its length,
+// so the length is read from librdkafka's header struct, after checking
+// that the struct is where and what the public API says (the value pointer
+// and size, the NUL after the name); a librdkafka with another layout throws
+// instead of cutting keys silently.
+std::string HeaderKey(const char* name, const void* value, size_t value_size) {
+  const auto* h = reinterpret_cast<const RdKafkaHeader*>(name - offsetof(RdKafkaHeader, name));
+  if (h->value != value || h->value_size != value_size || h->name_size < std::strlen(name) ||
+      name[h->name_size] != '\0' || (value != nullptr && h->value != name + h->name_size + 1)) {
+    throw std::runtime_error(
+        "embedded kafka: this librdkafka's header layout is not the one expected; cannot read "
+        "header keys by length");
+  }
+  return std::string(name, h->name_size);
 }
 
 }  // namespace
@@ -50,6 +83,15 @@ class EmbeddedKafkaCluster::Impl {
     mock_ = rd_kafka_mock_cluster_new(rk_.get(), brokers);
     if (mock_ == nullptr) throw std::runtime_error("embedded kafka: cannot start the mock cluster");
     broker_count_ = brokers;
+    // Metadata v4 carries the client's allow.auto.create.topics, which the
+    // mock obeys. Older mocks offer Metadata up to v2 only, where a broker
+    // may create any topic asked for, so a typo would create a topic; their
+    // handler reads and answers v4 correctly, so offer it. (2.14.2 offers
+    // v12; v4 is enough for any version before it.)
+    if (rd_kafka_version() < kMockWithMetadataV4) {
+      Check(rd_kafka_mock_set_apiversion(mock_, static_cast<int16_t>(ApiKey::kMetadata), 0, 4),
+            "offer Metadata v4");
+    }
   }
   ~Impl() { rd_kafka_mock_cluster_destroy(mock_); }
 
@@ -235,7 +277,8 @@ std::vector<Record> Read(const std::string& bootstrap, const std::string& topic,
              rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
              ++i) {
           r.headers.push_back(
-              Header{name, value ? std::string(static_cast<const char*>(value), size) : ""});
+              Header{HeaderKey(name, value, size),
+                     value ? std::string(static_cast<const char*>(value), size) : ""});
         }
       }
       out.push_back(std::move(r));

@@ -35,7 +35,11 @@ TEST(Publish, MessagesReadBackByteExact) {
       {"events",
        "order-2",
        "headers",
-       {{"trace", "a"}, {"trace", "b"}, {"bin", std::string("\0\xff", 2)}, {"empty", ""}}},
+       {{"trace", "a"},
+        {"trace", "b"},
+        {"bin", std::string("\0\xff", 2)},
+        {"empty", ""},
+        {std::string("nul\0in key", 11), "v"}}},
   };
   std::map<std::pair<int, long>, const Message*> by_position;
   for (const Message& m : messages) {

@@ -3,8 +3,15 @@
 /// cluster, for fast, deterministic tests with fault injection.
 ///
 /// It speaks the real Kafka protocol over loopback sockets. It is not Kafka: it
-/// creates unknown topics on demand, enforces no authentication and has no real
-/// replication. Use a real broker for those.
+/// enforces no authentication and has no real replication. Use a real broker
+/// for those.
+///
+/// Topics: like a broker with `auto.create.topics.enable=true` (Kafka's
+/// default), it creates an unknown topic when the client's metadata request
+/// allows it (librdkafka's `allow.auto.create.topics`). The publisher sets
+/// that to false, so a publish to a topic that no test created fails with
+/// kUnknownTopic, as on a production cluster (on every supported librdkafka:
+/// the cluster offers Metadata v4, which carries the flag).
 #pragma once
 
 #include <chrono>
@@ -122,7 +129,8 @@ class EmbeddedKafkaCluster {
 
   /// Reads a topic from the beginning, all partitions, until `count` records
   /// arrived or `timeout` passed, and returns what arrived (in partition, then
-  /// offset order).
+  /// offset order). Keys, values and header keys and values are read by
+  /// length: NUL bytes in any of them are kept.
   std::vector<Record> ReadTopic(const std::string& topic, std::size_t count,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
   /// Reads every record that the topic holds when the call starts (up to each
