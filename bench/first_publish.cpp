@@ -1,6 +1,7 @@
 // B7: the first Publish to a topic the publisher has not used yet, against a
 // second Publish to the same topic (warm), with raw librdkafka's
-// produce-and-wait beside it on the same broker in the same run.
+// produce-and-wait beside it on the same broker in the same run; and the
+// first Publish to a topic that KafkaPublisher::Prepare named before.
 //
 //   first_publish [--rounds N] [--brokers host:port,...]
 //
@@ -171,13 +172,17 @@ int main(int argc, char** argv) {
     if (!raw.ProduceAndWait(warm, "k", value)) ++failures;
   }
   Series ours;
+  Series prepared;  // the first publish after Prepare named the topic
   Series base;
+  std::vector<double> prepare_ms;
   for (int r = 0; r < rounds; ++r) {
     // One new topic per client, so neither learns about it from the other.
     const std::string ours_topic = "bench-first-ours-" + run_id + "-" + std::to_string(r);
     const std::string raw_topic = "bench-first-raw-" + run_id + "-" + std::to_string(r);
+    const std::string prepared_topic = "bench-first-prepared-" + run_id + "-" + std::to_string(r);
     topics.Create(ours_topic);
     topics.Create(raw_topic);
+    topics.Create(prepared_topic);
 
     if (!publish(warm)) ++failures;
     auto t0 = Clock::now();
@@ -186,6 +191,17 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     if (!publish(ours_topic)) ++failures;
     ours.warm_ms.push_back(MsSince(t0));
+
+    t0 = Clock::now();
+    const std::vector<std::string> named = {prepared_topic};
+    if (!publisher.Prepare(dispatch::Context::WithTimeout(10s), named).at(0).ok()) ++failures;
+    prepare_ms.push_back(MsSince(t0));
+    t0 = Clock::now();
+    if (!publish(prepared_topic)) ++failures;
+    prepared.first_ms.push_back(MsSince(t0));
+    t0 = Clock::now();
+    if (!publish(prepared_topic)) ++failures;
+    prepared.warm_ms.push_back(MsSince(t0));
 
     if (!raw.ProduceAndWait(warm, "k", value)) ++failures;
     t0 = Clock::now();
@@ -202,18 +218,25 @@ int main(int argc, char** argv) {
               "warm max ms", "first/warm");
   PrintRow("raw librdkafka (baseline)", base);
   PrintRow("dispatch::KafkaPublisher", ours);
-  std::printf("ratio (ours / baseline), first p50 %.2f, warm p50 %.2f\n",
-              ours.median_first() / base.median_first(), ours.median_warm() / base.median_warm());
+  PrintRow("  after Prepare(topic)", prepared);
+  std::printf("Prepare itself: p50 %.2f ms, max %.2f ms\n", bench::Percentile(prepare_ms, 0.5),
+              bench::Percentile(prepare_ms, 1.0));
+  std::printf(
+      "ratio (ours / baseline), first p50 %.2f, warm p50 %.2f; after Prepare, first p50 %.2f\n",
+      ours.median_first() / base.median_first(), ours.median_warm() / base.median_warm(),
+      prepared.median_first() / base.median_first());
   std::printf("failures: %d\n", failures);
   std::printf(
       "{\"scenario\": \"B7\", \"librdkafka\": \"%s\", \"broker\": \"%s\", \"rounds\": %d, "
       "\"first_p50_ms\": %.2f, \"first_max_ms\": %.2f, \"warm_p50_ms\": %.2f, "
       "\"warm_max_ms\": %.2f, \"first_warm_ratio\": %.2f, \"baseline_first_p50_ms\": %.2f, "
       "\"baseline_first_max_ms\": %.2f, \"baseline_warm_p50_ms\": %.2f, "
-      "\"baseline_first_warm_ratio\": %.2f, \"failures\": %d}\n",
+      "\"baseline_first_warm_ratio\": %.2f, \"prepared_first_p50_ms\": %.2f, "
+      "\"prepare_p50_ms\": %.2f, \"failures\": %d}\n",
       rd_kafka_version_str(), topics.kind(), rounds, ours.median_first(), ours.max_first(),
       ours.median_warm(), ours.max_warm(), ours.median_first() / ours.median_warm(),
       base.median_first(), base.max_first(), base.median_warm(),
-      base.median_first() / base.median_warm(), failures);
+      base.median_first() / base.median_warm(), prepared.median_first(),
+      bench::Percentile(prepare_ms, 0.5), failures);
   return failures == 0 ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 // reach them without a broker. Not installed.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,15 @@ Result MapError(int rd_err, Persisted persisted, std::string_view topic, std::st
 
 // Why `topic` is not a valid Kafka topic name, or nullopt when it is.
 std::optional<std::string> TopicNameProblem(std::string_view topic);
+
+// The bytes librdkafka's message-size check counts for `m` (rd_kafka_msg_new0:
+// key + value + headers as serialized, plus its worst-case per-record
+// overhead of 36 bytes), which it compares with message.max.bytes.
+std::size_t CheckedRecordSize(const Message& m);
+
+// The text of a kMessageTooLarge result that librdkafka gave at produce():
+// the size it checked, how it is made up, and the limit it exceeds.
+std::string TooLargeText(const Message& m, long long max_message_bytes);
 
 // True for properties whose values must never be printed.
 bool IsSecretProperty(std::string_view name);

@@ -5,11 +5,11 @@
 
 namespace dispatch::kafka::internal {
 
-void LatencyHistogram::Record(double us) {
+void LatencyHistogram::Record(double us, std::uint64_t count) {
   const double clamped = std::max(us, 1.0);
   const auto i =
       std::min<std::size_t>(static_cast<std::size_t>(4.0 * std::log2(clamped)), kBuckets - 1);
-  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  counts_[i].fetch_add(count, std::memory_order_relaxed);
   double max = max_us_.load(std::memory_order_relaxed);
   while (us > max && !max_us_.compare_exchange_weak(max, us, std::memory_order_relaxed)) {
   }
@@ -39,6 +39,28 @@ void MetricsRecorder::Record(const Result& r, double latency_us) {
   }
   by_delivery_[static_cast<std::size_t>(r.delivery)].fetch_add(1, std::memory_order_relaxed);
   latency_.Record(latency_us);
+}
+
+void MetricsRecorder::Record(std::span<const Result> results, double latency_us) {
+  std::uint64_t published = 0;
+  std::array<std::uint64_t, kErrorCodeCount> failed{};
+  std::array<std::uint64_t, kDeliveryCount> delivery{};
+  for (const Result& r : results) {
+    if (r.ok()) {
+      ++published;
+    } else {
+      ++failed[static_cast<std::size_t>(r.code)];
+    }
+    ++delivery[static_cast<std::size_t>(r.delivery)];
+  }
+  if (published > 0) published_.fetch_add(published, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < kErrorCodeCount; ++i) {
+    if (failed[i] > 0) failed_by_code_[i].fetch_add(failed[i], std::memory_order_relaxed);
+  }
+  for (std::size_t i = 0; i < kDeliveryCount; ++i) {
+    if (delivery[i] > 0) by_delivery_[i].fetch_add(delivery[i], std::memory_order_relaxed);
+  }
+  if (!results.empty()) latency_.Record(latency_us, results.size());
 }
 
 PublisherMetrics MetricsRecorder::Snapshot() const {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "dispatch/kafka/metrics.h"
 #include "dispatch/publisher.h"
@@ -15,7 +16,7 @@ namespace dispatch::kafka::internal {
 // Latencies in buckets four to a doubling of microseconds (about 19% wide).
 class LatencyHistogram {
  public:
-  void Record(double us);
+  void Record(double us, std::uint64_t count = 1);
   // The upper bound of the bucket holding quantile `q`; 0 with no samples.
   double Quantile(double q) const;
   double Max() const { return max_us_.load(std::memory_order_relaxed); }
@@ -31,6 +32,9 @@ class LatencyHistogram {
 class MetricsRecorder {
  public:
   void Record(const Result& r, double latency_us);
+  // The results of one batch call, which all took `latency_us`: one atomic
+  // update per counter that changed, not per result.
+  void Record(std::span<const Result> results, double latency_us);
   // The counters and latencies; in_flight and queue_depth are left at 0 for
   // the publisher to fill in.
   PublisherMetrics Snapshot() const;

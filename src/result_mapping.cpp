@@ -1,6 +1,8 @@
 // librdkafka error codes -> dispatch::Result.
 #include <librdkafka/rdkafka.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "internal.h"
@@ -126,6 +128,51 @@ std::optional<std::string> TopicNameProblem(std::string_view topic) {
     }
   }
   return std::nullopt;
+}
+
+namespace {
+
+// Bytes of the zigzag varint librdkafka writes for a length `n` (a header
+// name's or value's).
+std::size_t VarintSize(std::size_t n) {
+  std::uint64_t v = static_cast<std::uint64_t>(n) << 1;  // zigzag of a non-negative length
+  std::size_t bytes = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++bytes;
+  }
+  return bytes;
+}
+
+// librdkafka's RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD: the largest varints of a
+// record's length, timestamp delta, offset delta, key and value lengths and
+// header count, and its attributes byte (rdkafka_proto.h).
+constexpr std::size_t kRecordOverhead = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+
+// The headers as librdkafka serializes them: per header, the name and value
+// with their lengths.
+std::size_t HeadersSize(const Message& m) {
+  std::size_t n = 0;
+  for (const Header& h : m.headers) {
+    n += h.key.size() + VarintSize(h.key.size()) + h.value.size() + VarintSize(h.value.size());
+  }
+  return n;
+}
+
+}  // namespace
+
+std::size_t CheckedRecordSize(const Message& m) {
+  return kRecordOverhead + m.value.size() + (m.key ? m.key->size() : 0) + HeadersSize(m);
+}
+
+std::string TooLargeText(const Message& m, long long max_message_bytes) {
+  const std::size_t headers = HeadersSize(m);
+  return "message too large: the record counts " + std::to_string(CheckedRecordSize(m)) +
+         " bytes (value " + std::to_string(m.value.size()) + ", key " +
+         std::to_string(m.key ? m.key->size() : 0) + ", headers " + std::to_string(headers) +
+         ", librdkafka's per-record allowance " + std::to_string(kRecordOverhead) +
+         ") against the client's message.max.bytes of " + std::to_string(max_message_bytes) +
+         " (topic " + Printable(m.topic) + ")";
 }
 
 }  // namespace dispatch::kafka::internal

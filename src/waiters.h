@@ -39,15 +39,27 @@ struct Call {
   std::vector<char> done;
   std::size_t remaining;
 
-  // Gives every open slot `r` (with its own topic named). Caller holds `mu`.
-  void FinishOpenSlots(const Result& r) {
-    for (std::size_t i = 0; i < done.size(); ++i) {
+  // Gives every open slot from `first` on `r`, with its own topic named.
+  // Caller holds `mu`. A large batch may end here with most of its slots
+  // open, so each slot costs one string copy: the text is built once per run
+  // of slots with the same topic.
+  void FinishOpenSlots(const Result& r, std::size_t first = 0) {
+    const std::string* topic = nullptr;
+    std::string text;
+    for (std::size_t i = first; i < done.size(); ++i) {
       if (done[i]) continue;
-      results[i] = r;
-      results[i].message += " (topic " + Printable(messages[i].topic) + ")";
+      if (topic == nullptr || messages[i].topic != *topic) {
+        topic = &messages[i].topic;
+        text = r.message + " (topic " + Printable(*topic) + ")";
+      }
+      Result& slot = results[i];
+      slot.code = r.code;
+      slot.delivery = r.delivery;
+      slot.retriable = r.retriable;
+      slot.message = text;
       done[i] = 1;
+      --remaining;
     }
-    remaining = 0;
   }
 
   // Sets slot `i` unless the caller already gave up on it. Returns true when

@@ -228,11 +228,11 @@ struct [[nodiscard]] Result {
 [[nodiscard]] inline std::optional<Result> ContextError(const Context& ctx) {
   if (ctx.Cancelled()) {
     return Result::Error(ErrorCode::kCancelled, Delivery::kNotDelivered, true,
-                         "context cancelled before publish");
+                         "context cancelled before publish; the message was not produced");
   }
   if (ctx.Expired()) {
     return Result::Error(ErrorCode::kDeadlineExceeded, Delivery::kNotDelivered, true,
-                         "context deadline passed before publish");
+                         "context deadline passed before publish; the message was not produced");
   }
   return std::nullopt;
 }

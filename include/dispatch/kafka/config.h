@@ -25,7 +25,9 @@ namespace dispatch::kafka {
 /// a Go dispatcher already reads in its configuration, the design notes
 /// promise them, and renaming them would break every service that sets them.
 enum class RequiredAcks : int {
-  None = 0,    ///< fire and forget: an ok result only means "sent"
+  /// Fire and forget: an ok result only means "sent". The broker sends no
+  /// acknowledgement, so an ok result carries Delivery::kUnknown and offset -1.
+  None = 0,
   Leader = 1,  ///< the partition leader wrote it; lost if the leader dies first
   All = -1,    ///< every in-sync replica wrote it (the default)
 };

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "dispatch/kafka/config.h"
@@ -44,7 +45,9 @@ class KafkaPublisher final : public Publisher {
   /// Produces a copy of `message` and waits for its delivery report, the
   /// context's deadline, the write timeout, or the context's stop token,
   /// whichever is first. Returns:
-  ///  - ok, kDelivered: acknowledged as `required_acks` asks;
+  ///  - ok, kDelivered: acknowledged as `required_acks` asks; with
+  ///    RequiredAcks::None, ok carries kUnknown and offset -1 (no
+  ///    acknowledgement comes back);
   ///  - kCancelled / kDeadlineExceeded, kNotDelivered: the context was already
   ///    done, nothing was produced;
   ///  - kCancelled / kDeadlineExceeded, kUnknown: the caller stopped waiting
@@ -63,16 +66,50 @@ class KafkaPublisher final : public Publisher {
   Result Publish(const Context& ctx, const Message& message) override;
 
   /// Produces all messages, keeping them in flight together, then waits once
-  /// for all of them (bounded as Publish is). One result per message, in
-  /// input order.
+  /// for all of them. One result per message, in input order; the results
+  /// are those of Publish, and:
+  ///  - the context bounds the whole call, also while messages are being
+  ///    handed to librdkafka: a message the call has not handed over when the
+  ///    deadline passes or the stop token is stopped is not produced and gets
+  ///    kDeadlineExceeded / kCancelled with kNotDelivered, and the call returns
+  ///    within about a millisecond of the deadline or the stop request, at any
+  ///    batch size;
+  ///  - the write timeout counts per message from its hand-over (as
+  ///    librdkafka's message.timeout.ms does), not from the start of the call:
+  ///    the call waits until the write timeout has passed for the last message
+  ///    handed over, so a batch whose enqueueing takes longer than the write
+  ///    timeout (a full local queue, a slow broker) does not fail its tail. A
+  ///    message that waits for room in a full local queue for the write
+  ///    timeout gets kDeadlineExceeded with kNotDelivered.
   std::vector<Result> PublishBatch(const Context& ctx, std::span<const Message> messages) override;
+
+  /// Looks up `topics` on the cluster before the first publish, one result
+  /// per topic in input order, so that a service learns at start that a
+  /// topic is missing or forbidden, and the first publish to each topic does
+  /// not wait for its metadata (about 1 s on librdkafka before 2.10.1, whose
+  /// producer waits for a metadata timer on a topic it has not seen). Returns:
+  ///  - ok: the topic exists and this client may see it; the producer knows
+  ///    its partitions and leaders (delivery and offset carry nothing);
+  ///  - kUnknownTopic / kNotAuthorized (permanent), kInvalidMessage for a bad
+  ///    name;
+  ///  - kBrokerUnavailable and other retriable codes, or kDeadlineExceeded
+  ///    when no broker answered in time: the context's deadline bounds the
+  ///    call, else the write timeout, else 10 s; the stop token is checked
+  ///    every 200 ms;
+  ///  - kClosed, kFatal: as for Publish.
+  /// Every result has kNotDelivered: nothing is produced. Thread-safe; a
+  /// topic prepared twice is looked up twice.
+  std::vector<Result> Prepare(const Context& ctx, std::span<const std::string> topics);
 
   /// Stops accepting messages (later calls return kClosed), waits up to
   /// `close_timeout` for queued messages, purges what remains (their waiters
   /// get kClosed with the delivery outcome librdkafka reports), stops the
   /// delivery thread and releases the producer. Idempotent: a second call
   /// returns ok at once. Returns ok when nothing had to be purged, else
-  /// kDeadlineExceeded naming how many messages were purged.
+  /// kDeadlineExceeded naming how many messages were purged and their
+  /// outcomes, with the delivery its waiters got: kNotDelivered when every
+  /// purged message was reported not persisted, kUnknown when any may have
+  /// been written. A Prepare in progress delays it by at most 200 ms.
   Result Close();
 
   /// Messages produced and not yet reported (queued or in flight). A message
