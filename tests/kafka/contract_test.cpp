@@ -264,6 +264,28 @@ TEST(RealKafkaContract, UnknownTopicIsPermanentAndFailsWellBeforeTheWriteTimeout
   EXPECT_LT(elapsed, 9s);
 }
 
+TEST(RealKafkaContract, PrepareFindsAnExistingTopicAndReportsAMissingOneWithoutCreatingIt) {
+  REAL_KAFKA_OR_FAIL(kafka);
+  const std::string topic = RealKafka::UniqueTopic("prepared");
+  const std::string missing = RealKafka::UniqueTopic("no-such-topic");
+  kafka.CreateTopic(topic, 3, 1);
+  KafkaPublisher publisher(ConfigFor(kafka));
+
+  const auto start = Clock::now();
+  const std::vector<std::string> topics = {topic, missing};
+  const auto results = publisher.Prepare(Context::WithTimeout(30s), topics);
+  std::printf("[ figures  ] Prepare of 2 topics took %.0f ms\n", Millis(Clock::now() - start));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0].ok()) << results[0].message;
+  EXPECT_EQ(results[1].code, ErrorCode::kUnknownTopic) << results[1].message;
+  EXPECT_FALSE(results[1].retriable);
+  EXPECT_THAT(results[1].message, HasSubstr(missing));
+  // Nothing was created: a second look still finds no such topic.
+  EXPECT_EQ(publisher.Prepare(Context::WithTimeout(30s), {&missing, 1}).at(0).code,
+            ErrorCode::kUnknownTopic);
+  EXPECT_TRUE(publisher.Publish(Context::WithTimeout(10s), {topic, "k", "v", {}}).ok());
+}
+
 TEST(RealKafkaContract, MessageOverTheTopicsSizeLimitIsPermanentAndNotDelivered) {
   REAL_KAFKA_OR_FAIL(kafka);
   const std::string topic = RealKafka::UniqueTopic("small");
