@@ -7,6 +7,8 @@
 //                                       "orders" and "payments" must exist)
 //   outbox_demo --db FILE --events N    keep the outbox in FILE, seed N events
 //   outbox_demo --json                  end with a JSON summary line
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,7 +21,6 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "dispatch/dispatcher.h"
@@ -180,8 +181,7 @@ class TimedPublisher : public dispatch::Publisher {
                                              std::span<const dispatch::Message> batch) override {
     const auto start = Clock::now();
     std::vector<dispatch::Result> results = inner_->PublishBatch(ctx, batch);
-    const double took_ms =
-        std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    const double took_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     latencies_ms_.insert(latencies_ms_.end(), batch.size(), took_ms);
     return results;
   }
@@ -262,7 +262,8 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(options.poll_min);
         continue;
       }
-      rounds_without_progress = round.published + round.parked == 0 ? rounds_without_progress + 1 : 0;
+      rounds_without_progress =
+          round.published + round.parked == 0 ? rounds_without_progress + 1 : 0;
       const auto now = Clock::now();
       if (now - last_progress >= 1s) {
         const double secs = std::chrono::duration<double>(now - start).count();
@@ -273,10 +274,10 @@ int main(int argc, char** argv) {
       }
       if (rounds_without_progress >= 2) {
         std::lock_guard lock(log_mu);
-        std::fprintf(stderr, "outbox_demo: no progress against brokers %s: %s%s%s\n",
-                     bootstrap.c_str(), last_error.c_str(),
-                     last_kafka_error.empty() ? "" : "; last client error: ",
-                     last_kafka_error.c_str());
+        std::fprintf(
+            stderr, "outbox_demo: no progress against brokers %s: %s%s%s\n", bootstrap.c_str(),
+            last_error.c_str(),
+            last_kafka_error.empty() ? "" : "; last client error: ", last_kafka_error.c_str());
         return 1;
       }
     }

@@ -52,9 +52,9 @@ struct DispatcherOptions {
 struct RoundStats {
   std::size_t claimed = 0;    ///< rows the store handed out
   std::size_t published = 0;  ///< rows marked published (ok results, recorded)
-  std::size_t retried = 0;   ///< retriable failures: pending, with a backoff
-  std::size_t parked = 0;    ///< permanent failures
-  std::size_t deferred = 0;  ///< later rows of a key whose earlier row failed
+  std::size_t retried = 0;    ///< retriable failures: pending, with a backoff
+  std::size_t parked = 0;     ///< permanent failures
+  std::size_t deferred = 0;   ///< later rows of a key whose earlier row failed
   /// Claimed rows given back unrecorded: not sent because of a stop or a
   /// fatal publisher, cancelled by the stop, failed with kFatal, or all the
   /// round's rows when recording failed. They stay pending, unchanged.

@@ -197,8 +197,8 @@ TEST_F(DispatcherTest, PublishesAtMostOneRowPerKeyInEachWaveAndRecordsTheRoundIn
   store_.Append("B", "B1");
   store_.Append("A", "A3");
   const RoundStats stats = Make().RunOnce();
-  EXPECT_THAT(broker_.Waves(), ElementsAre(ElementsAre("A1", "B1"), ElementsAre("A2"),
-                                           ElementsAre("A3")));
+  EXPECT_THAT(broker_.Waves(),
+              ElementsAre(ElementsAre("A1", "B1"), ElementsAre("A2"), ElementsAre("A3")));
   EXPECT_EQ(stats.published, 4u);
   EXPECT_EQ(store_.Finishes(), 1);
   EXPECT_FALSE(store_.ClaimOpen());
@@ -427,8 +427,7 @@ Answer HoldUntilContextEnds(std::atomic<bool>& entered) {
     std::condition_variable_any cv;
     std::unique_lock lock(mu);
     cv.wait_until(lock, ctx.stop_token(), *ctx.deadline(), [] { return false; });
-    return std::vector<Result>(batch.size(),
-                               ctx.Cancelled() ? Cancelled() : Retriable());
+    return std::vector<Result>(batch.size(), ctx.Cancelled() ? Cancelled() : Retriable());
   };
 }
 

@@ -1,6 +1,7 @@
 // The dispatcher tests' in-memory store keeps the OutboxStore contract, so
 // what they show holds for a real store too.
 #include "support/fake_outbox_store.h"
+
 #include "support/outbox_store_contract.h"
 
 namespace dispatch::test {
