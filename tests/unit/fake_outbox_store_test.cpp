@@ -5,8 +5,9 @@
 #include "support/outbox_store_contract.h"
 
 namespace dispatch::test {
-namespace {
 
+// Named outside an anonymous namespace: CTest names each contract test after
+// the harness type.
 class FakeHarness {
  public:
   OutboxStore& Store() { return store_; }
@@ -23,5 +24,4 @@ class FakeHarness {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Fake, OutboxStoreContract, FakeHarness);
 
-}  // namespace
 }  // namespace dispatch::test

@@ -13,13 +13,10 @@
 #include "support/outbox_store_contract.h"
 
 namespace dispatch {
-namespace {
+namespace test {
 
-using namespace std::chrono_literals;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using SystemClock = std::chrono::system_clock;
-
+// Named outside an anonymous namespace: CTest names each contract test after
+// the harness type.
 class SqliteHarness {
  public:
   OutboxStore& Store() { return store_; }
@@ -32,13 +29,16 @@ class SqliteHarness {
   SqliteStore store_{":memory:"};
 };
 
-}  // namespace
-
-namespace test {
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboxStoreContract, SqliteHarness);
+
 }  // namespace test
 
 namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using SystemClock = std::chrono::system_clock;
 
 OutboxRow Row(const std::string& key, const std::string& payload,
               const std::string& topic = "orders") {
