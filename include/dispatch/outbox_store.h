@@ -1,0 +1,101 @@
+/// @file
+/// dispatch::OutboxStore: where a dispatch::Dispatcher finds outbox rows and
+/// records what happened to them. Standard library only; each database is an
+/// optional target (dispatch::sqlite_store, dispatch::postgres_store).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dispatch/publisher.h"
+
+namespace dispatch {
+
+/// A store operation failed (connection lost, SQL error, corrupt column);
+/// what() names the operation and the database's reason, never a password.
+/// The dispatcher treats it as retriable: nothing it claimed was marked.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One pending outbox row, as a store hands it to the dispatcher.
+struct OutboxRow {
+  std::int64_t id = 0;          ///< ascending in commit order within a key
+  std::string key;              ///< the Kafka key (the aggregate id): rows of one key stay in order
+  std::string topic;            ///< the Kafka topic
+  std::string payload;          ///< the record value: arbitrary bytes
+  std::vector<Header> headers;  ///< the row's own headers, in order; binary values
+  int attempts = 0;             ///< failed publishes so far
+  std::chrono::system_clock::time_point created_at;  ///< when the service wrote the row
+};
+
+/// What became of one claimed row that was not published.
+struct RowFailure {
+  std::int64_t id = 0;  ///< the claimed row
+  std::string error;    ///< Result::message of the last attempt
+  /// Park the row (a permanent result): it leaves the pending set and no
+  /// longer holds back its key.
+  bool park = false;
+  /// Retriable: not claimable before this time; the rows after it in its key
+  /// wait too, so per-key order holds.
+  std::chrono::system_clock::time_point retry_at;
+};
+
+/// Where the dispatcher reads and records rows. One OutboxStore object is
+/// used by one dispatcher thread at a time; several dispatchers (threads or
+/// processes) each hold their own object on the same database.
+///
+/// The contract every store keeps:
+/// - Claim returns rows that no other live claim holds, in id order, and
+///   only rows of keys whose earliest pending row is due (its retry_at has
+///   passed): a later row of a key is never handed out while an earlier one
+///   is pending, whoever holds it.
+/// - A claim lasts until Finish or Release, or until the holder dies (its
+///   connection closes or its lease expires); then its rows are claimable
+///   again, unmarked.
+/// - Finish records everything in one transaction: published rows are
+///   marked, failures recorded; a claim that was lost (taken over after a
+///   lease expired) marks nothing and throws StoreError.
+/// - A failure adds one to the row's attempts and keeps its error; a parked
+///   row is never claimed again.
+///
+/// The dispatcher ends every Claim, an empty one included, with exactly one
+/// Finish or Release before it claims again.
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
+
+  /// Claims up to `limit` pending rows that are due at `now`, oldest first.
+  /// May hold several rows of one key (in id order). Throws StoreError.
+  virtual std::vector<OutboxRow> Claim(std::size_t limit,
+                                       std::chrono::system_clock::time_point now) = 0;
+
+  /// Marks `published` rows published and records `failures`, in one
+  /// transaction, and ends the claim. Rows of the claim in neither list stay
+  /// pending, unchanged. Throws StoreError; then nothing was recorded.
+  virtual void Finish(const std::vector<std::int64_t>& published,
+                      const std::vector<RowFailure>& failures) = 0;
+
+  /// Ends the claim without recording anything (a stop, a failed publisher).
+  /// Never throws.
+  virtual void Release() noexcept = 0;
+
+  /// The creation time of the oldest pending row (the outbox lag), or
+  /// nullopt when nothing is pending. Throws StoreError.
+  virtual std::optional<std::chrono::system_clock::time_point> OldestPending() = 0;
+};
+
+/// Headers as stored in a BLOB / BYTEA column: per header, 4-byte
+/// little-endian key length, key, 4-byte value length, value. Shared by the
+/// stores so that a row written by one reads the same in another.
+std::string EncodeHeaders(const std::vector<Header>& headers);
+/// Throws StoreError naming the column when the bytes are truncated.
+std::vector<Header> DecodeHeaders(const std::string& blob);
+
+}  // namespace dispatch
