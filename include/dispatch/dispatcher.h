@@ -17,68 +17,114 @@
 
 namespace dispatch {
 
-/// Makes a publisher; the dispatcher calls it at start and again after a
-/// kFatal result (a fatal publisher cannot recover by itself). May throw;
-/// the dispatcher then retries it after the retry backoff.
+/// Makes a publisher; the dispatcher calls it at its first round and again
+/// after a kFatal result (a fatal publisher cannot recover by itself). May
+/// throw; the round then ends with RoundStats::round_failed, and the next
+/// round calls it again (Run pauses with the retry backoff first).
 using PublisherFactory = std::function<std::unique_ptr<Publisher>()>;
 
+/// How a Dispatcher claims, publishes, backs off and polls. The Dispatcher
+/// constructor rejects a bad value with std::invalid_argument naming the
+/// field and the value.
 struct DispatcherOptions {
-  std::size_t batch_size = 500;  ///< rows claimed per round
+  std::size_t batch_size = 500;  ///< rows claimed per round; at least 1
   /// Deadline of one wave's PublishBatch; a wave that runs out gets
-  /// kDeadlineExceeded and its rows are retried.
+  /// kDeadlineExceeded and its rows are retried. Also the bound of a stop:
+  /// Run returns within it of the request. Positive.
   std::chrono::milliseconds publish_timeout = std::chrono::seconds(10);
-  /// Backoff of a retriable failure, per row: min(cap, base * 2^(attempts-1)),
-  /// with full jitter.
+  /// Backoff of a retriable failure, per row: a uniformly random time in
+  /// [0, min(cap, base * 2^(attempts-1))] ("full jitter"), attempts counting
+  /// this failure. Run's pause after a store or factory error uses the same
+  /// formula with the number of failed rounds in a row. Positive, base <= cap.
   std::chrono::milliseconds retry_base = std::chrono::milliseconds(100);
-  std::chrono::milliseconds retry_cap = std::chrono::seconds(30);
-  /// Run's pause after an empty round, doubling up to poll_max; reset by a
-  /// round that found rows.
+  std::chrono::milliseconds retry_cap = std::chrono::seconds(30);  ///< see retry_base
+  /// Run's pause after a round that claimed nothing, doubling up to poll_max;
+  /// reset by a round that claimed rows. A row whose backoff ends while Run
+  /// pauses waits for the pause to end. Positive, min <= max.
   std::chrono::milliseconds poll_min = std::chrono::milliseconds(10);
-  std::chrono::milliseconds poll_max = std::chrono::seconds(1);
+  std::chrono::milliseconds poll_max = std::chrono::seconds(1);  ///< see poll_min
   /// The header that carries the row id, for consumers to deduplicate on.
+  /// Not empty.
   std::string id_header = "outbox-id";
 };
 
 /// What one round did.
 struct RoundStats {
-  std::size_t claimed = 0;
-  std::size_t published = 0;
+  std::size_t claimed = 0;    ///< rows the store handed out
+  std::size_t published = 0;  ///< rows marked published (ok results, recorded)
   std::size_t retried = 0;   ///< retriable failures: pending, with a backoff
   std::size_t parked = 0;    ///< permanent failures
   std::size_t deferred = 0;  ///< later rows of a key whose earlier row failed
+  /// Claimed rows given back unrecorded: not sent because of a stop or a
+  /// fatal publisher, cancelled by the stop, failed with kFatal, or all the
+  /// round's rows when recording failed. They stay pending, unchanged.
+  std::size_t released = 0;
+  /// A store error, a factory error or a broken publisher (kFatal, or one
+  /// that threw) ended the round; Run pauses with the retry backoff before the
+  /// next. What was recorded is what `published`, `retried` and `parked`
+  /// count (zero when Claim or Finish failed).
+  bool round_failed = false;
+  /// The round's last error: a publish failure, a store error or a factory
+  /// error; empty when there was none.
   std::string last_error;
 };
 
 /// Totals since construction, readable from any thread.
 struct DispatcherMetrics {
-  std::uint64_t rounds = 0;
-  std::uint64_t published = 0;
-  std::uint64_t retried = 0;
-  std::uint64_t parked = 0;
+  std::uint64_t rounds = 0;     ///< RunOnce calls that ran (not stopped before claiming)
+  std::uint64_t published = 0;  ///< rows marked published
+  std::uint64_t retried = 0;    ///< retriable failures recorded with a backoff
+  std::uint64_t parked = 0;     ///< rows parked on a permanent failure
+  /// Publishers made to replace one that returned kFatal (or threw).
   std::uint64_t publisher_recreated = 0;
-  std::uint64_t store_errors = 0;
-  /// Age of the oldest pending row at the last round (outbox lag).
+  std::uint64_t factory_failures = 0;  ///< PublisherFactory calls that threw
+  std::uint64_t store_errors = 0;      ///< StoreError from any store call
+  /// Age of the oldest pending row at the end of the last round that could
+  /// read it (outbox lag); zero when nothing is pending.
   std::chrono::milliseconds oldest_pending_age{0};
-  double rows_per_second = 0;  ///< published rows / s over the last rounds
+  /// Rows marked published per second, over the rounds that ended in the last
+  /// 10 seconds (from the start of the first of them to the end of the last).
+  double rows_per_second = 0;
 };
 
+/// The outbox loop: claims rows from an OutboxStore, publishes them in waves
+/// of at most one row per key, and records the round in one Finish.
+///
+/// - A row is marked published only after an ok result (at least once).
+/// - A permanent failure parks the row; its key goes on.
+/// - A retriable failure records a per-row backoff (RowFailure::retry_at);
+///   the later rows of its key are deferred, other keys go on.
+/// - A kFatal result (or a publisher that throws) releases the rows not ok
+///   and recreates the publisher through the factory.
+/// - A store error releases the claim; the round records nothing.
+///
+/// RunOnce and Run are called from one thread at a time; Metrics from any.
 class Dispatcher {
  public:
+  /// Uses `store` (which must outlive the dispatcher) and makes publishers
+  /// with `factory` (first called by the first round). Throws
+  /// std::invalid_argument on an empty factory or a bad option.
   Dispatcher(OutboxStore& store, PublisherFactory factory, DispatcherOptions options = {});
+  /// Destroys the publisher (a Kafka publisher closes within its bound).
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
   /// One round: claim, publish in waves of at most one row per key, record.
-  /// A stop request ends the round after the wave in flight: its rows get
-  /// their results, and only ok rows are marked. Throws nothing: store and
-  /// factory errors are counted and reported in RoundStats::last_error.
+  /// A stop request ends the round after the wave in flight: the token is in
+  /// that wave's Context, so PublishBatch returns promptly; rows cancelled by
+  /// it are released and only ok rows are marked. A round started after the
+  /// request claims nothing. Throws nothing: store and factory errors are
+  /// counted and reported in RoundStats::last_error.
   RoundStats RunOnce(std::stop_token stop = {});
 
-  /// Rounds until `stop` is requested, pausing between empty rounds.
-  /// Returns within publish_timeout of the request.
+  /// Rounds until `stop` is requested, pausing between empty rounds (poll
+  /// backoff) and after failed ones (retry backoff); a pause wakes at once on
+  /// the request. Returns within publish_timeout of the request, plus the
+  /// time of the Finish in flight.
   void Run(std::stop_token stop);
 
+  /// A copy of the totals; thread-safe.
   DispatcherMetrics Metrics() const;
 
  private:

@@ -28,16 +28,16 @@ class StoreError : public std::runtime_error {
 struct OutboxRow {
   std::int64_t id = 0;       ///< ascending in commit order within a key
   std::string key;           ///< the Kafka key (the aggregate id): rows of one key stay in order
-  std::string topic;
-  std::string payload;
-  std::vector<Header> headers;
+  std::string topic;          ///< the Kafka topic
+  std::string payload;        ///< the record value: arbitrary bytes
+  std::vector<Header> headers;  ///< the row's own headers, in order; binary values
   int attempts = 0;          ///< failed publishes so far
-  std::chrono::system_clock::time_point created_at;
+  std::chrono::system_clock::time_point created_at;  ///< when the service wrote the row
 };
 
 /// What became of one claimed row that was not published.
 struct RowFailure {
-  std::int64_t id = 0;
+  std::int64_t id = 0;  ///< the claimed row
   std::string error;  ///< Result::message of the last attempt
   /// Park the row (a permanent result): it leaves the pending set and no
   /// longer holds back its key.
@@ -62,6 +62,11 @@ struct RowFailure {
 /// - Finish records everything in one transaction: published rows are
 ///   marked, failures recorded; a claim that was lost (taken over after a
 ///   lease expired) marks nothing and throws StoreError.
+/// - A failure adds one to the row's attempts and keeps its error; a parked
+///   row is never claimed again.
+///
+/// The dispatcher ends every Claim, an empty one included, with exactly one
+/// Finish or Release before it claims again.
 class OutboxStore {
  public:
   virtual ~OutboxStore() = default;

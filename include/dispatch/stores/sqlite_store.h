@@ -1,0 +1,108 @@
+/// @file
+/// dispatch::SqliteStore: an OutboxStore in a SQLite database, for a service
+/// that keeps its data (and so its outbox) in SQLite. Target
+/// dispatch::sqlite_store, built when CMake finds SQLite3; this header does
+/// not include sqlite3.h.
+///
+/// One dispatcher per database file. SQLite has no row locks, so a claim is
+/// held in this object only: a second dispatcher (thread or process) on the
+/// same file is unsupported. It would publish the rows the first one holds
+/// (duplicates) and could break per-key order between the two. Writers of
+/// rows (the service) may share the file freely: it runs in WAL mode, and a
+/// write lock held by another connection is waited for up to 1 s, then
+/// reported as a StoreError.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dispatch/outbox_store.h"
+
+struct sqlite3;
+
+namespace dispatch {
+
+/// Where a row is in its life.
+enum class RowState {
+  kPending,    ///< waiting to be published (or for its retry time)
+  kPublished,  ///< acknowledged by the broker and marked
+  kParked,     ///< failed permanently; kept with its error, never claimed again
+};
+
+/// Rows per state.
+struct OutboxCounts {
+  std::int64_t pending = 0;    ///< RowState::kPending
+  std::int64_t published = 0;  ///< RowState::kPublished
+  std::int64_t parked = 0;     ///< RowState::kParked
+};
+
+/// The outbox table `outbox` in one SQLite file:
+///
+/// | column | type | meaning |
+/// | --- | --- | --- |
+/// | id | INTEGER PRIMARY KEY AUTOINCREMENT | commit order |
+/// | aggregate_id | TEXT | the Kafka key |
+/// | topic | TEXT | |
+/// | payload | BLOB | the record value |
+/// | headers | BLOB | EncodeHeaders() |
+/// | created_at | INTEGER | ms since the Unix epoch |
+/// | retry_at | INTEGER | ms since the epoch; not claimed before (0: at once) |
+/// | published_at | INTEGER | ms since the epoch, or NULL |
+/// | attempts | INTEGER | failed publishes |
+/// | last_error | TEXT | the last failure's message |
+/// | state | TEXT | 'pending', 'published' or 'parked' |
+///
+/// A service appends rows with its own INSERT in its business transaction
+/// (or with Append). Not thread-safe: one thread at a time.
+class SqliteStore final : public OutboxStore {
+ public:
+  /// Opens (creating if needed) the database at `path` (":memory:" for a
+  /// private in-memory one) and creates the table, or adds `retry_at` to a
+  /// table made by an older version. Throws StoreError naming the path when
+  /// the file cannot be opened or another connection holds its write lock
+  /// for more than 1 s.
+  explicit SqliteStore(const std::string& path);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  /// Pending rows due at `now` whose key's earliest pending row is due, in
+  /// id order, up to `limit`. Throws StoreError, and also when a claim is
+  /// still open (Finish or Release it first).
+  std::vector<OutboxRow> Claim(std::size_t limit,
+                               std::chrono::system_clock::time_point now) override;
+  /// One transaction. Throws StoreError, recording nothing, when an id is not
+  /// in the open claim or is no longer pending, or SQLite fails.
+  void Finish(const std::vector<std::int64_t>& published,
+              const std::vector<RowFailure>& failures) override;
+  /// Ends the claim; nothing is written.
+  void Release() noexcept override;
+  /// MIN(created_at) of the pending rows. Throws StoreError.
+  std::optional<std::chrono::system_clock::time_point> OldestPending() override;
+
+  /// Appends rows in one transaction, as a service would in its business
+  /// transaction, and returns their ids (ascending). Uses each row's key,
+  /// topic, payload, headers, and created_at when set (else now); ignores id
+  /// and attempts. Throws StoreError; then nothing was added.
+  std::vector<std::int64_t> Append(const std::vector<OutboxRow>& rows);
+
+  /// Rows per state. Throws StoreError.
+  OutboxCounts Count();
+
+  /// Ids of the rows in `state`, ascending; of one topic when `topic` is not
+  /// empty. Throws StoreError.
+  std::vector<std::int64_t> Ids(RowState state, const std::string& topic = "");
+
+ private:
+  void Exec(const char* sql, const char* what);
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::vector<std::int64_t> claimed_;  // ascending
+  bool claim_open_ = false;
+};
+
+}  // namespace dispatch
