@@ -36,9 +36,9 @@ std::string PasswordOf(const PQconninfoOption* options) {
 
 }  // namespace
 
-void Params::Add(std::string value, int format, Oid type) {
+void Params::Add(std::string value, int format, Oid type, bool null) {
   values_.push_back(std::move(value));
-  pointers_.push_back(values_.back().data());
+  pointers_.push_back(null ? nullptr : values_.back().data());
   lengths_.push_back(static_cast<int>(values_.back().size()));
   formats_.push_back(format);
   types_.push_back(type);
@@ -68,6 +68,12 @@ Params& Params::Time(std::chrono::system_clock::time_point value) {
         static_cast<char>((static_cast<std::uint64_t>(us) >> (8 * (7 - i))) & 0xff);
   }
   Add(std::move(bytes), 1, kTimestamptzOid);
+  return *this;
+}
+
+Params& Params::TimeOrNull(std::chrono::system_clock::time_point value) {
+  if (value.time_since_epoch().count() != 0) return Time(value);
+  Add("", 1, kTimestamptzOid, /*null=*/true);
   return *this;
 }
 

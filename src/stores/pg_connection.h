@@ -31,12 +31,14 @@ class Params {
   Params& Int(std::int64_t value);
   Params& Bool(bool value);
   Params& Time(std::chrono::system_clock::time_point value);  // a timestamptz
+  // A timestamptz, or NULL for the clock's epoch (an unset time_point).
+  Params& TimeOrNull(std::chrono::system_clock::time_point value);
   Params& TextArray(const std::vector<std::string>& values);
   Params& IntArray(const std::vector<std::int64_t>& values);
 
  private:
   friend class Connection;
-  void Add(std::string value, int format, Oid type);
+  void Add(std::string value, int format, Oid type, bool null = false);
   std::deque<std::string> values_;  // a deque keeps the pointers below valid
   std::vector<const char*> pointers_;
   std::vector<int> lengths_;

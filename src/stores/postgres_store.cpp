@@ -290,14 +290,15 @@ std::vector<std::int64_t> PostgresStore::Append(const std::vector<OutboxRow>& ro
   c.Exec("append (begin)", "BEGIN");
   try {
     for (const OutboxRow& row : rows) {
-      const pg::Result r = c.Exec(
-          "append (insert)",
-          "INSERT INTO outbox (key, topic, payload, headers) VALUES ($1, $2, $3, $4) RETURNING id",
-          pg::Params()
-              .Bytes(row.key)
-              .Bytes(row.topic)
-              .Bytes(row.payload)
-              .Bytes(EncodeHeaders(row.headers)));
+      const pg::Result r = c.Exec("append (insert)",
+                                  "INSERT INTO outbox (key, topic, payload, headers, created_at) "
+                                  "VALUES ($1, $2, $3, $4, coalesce($5, now())) RETURNING id",
+                                  pg::Params()
+                                      .Bytes(row.key)
+                                      .Bytes(row.topic)
+                                      .Bytes(row.payload)
+                                      .Bytes(EncodeHeaders(row.headers))
+                                      .TimeOrNull(row.created_at));
       ids.push_back(pg::Int64(r.get(), 0, 0));
     }
     c.Exec("append (commit)", "COMMIT");

@@ -81,10 +81,11 @@ class PostgresStore final : public OutboxStore {
   /// lookup, not a scan of the pending rows).
   std::optional<std::chrono::system_clock::time_point> OldestPending() override;
 
-  /// Inserts the rows' key, topic, payload and headers in one transaction,
-  /// in order, as a service would (tests, the demo, benchmarks); the other
-  /// fields are the database's. Returns the new ids. Throws StoreError, also
-  /// when a claim is open (its transaction is not the place for them).
+  /// Inserts the rows' key, topic, payload, headers and created_at (now when
+  /// unset) in one transaction, in order, as a service would (tests, the
+  /// demo, benchmarks); the other fields are the database's. Returns the new
+  /// ids. Throws StoreError, also when a claim is open (its transaction is
+  /// not the place for them).
   std::vector<std::int64_t> Append(const std::vector<OutboxRow>& rows);
 
   /// Count and Ids run inside an open claim's transaction. Throw StoreError.
