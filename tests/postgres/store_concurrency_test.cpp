@@ -1,0 +1,148 @@
+// Several PostgresStore objects, each on its own connection, in threads:
+// what several dispatchers sharing one outbox table rely on.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "dispatch/stores/postgres_store.h"
+#include "postgres/claim_worker.h"
+#include "postgres/postgres_test_support.h"
+
+namespace dispatch::test {
+namespace {
+
+using Clock = std::chrono::system_clock;
+using State = PostgresStore::State;
+constexpr auto kPromptly = std::chrono::seconds(10);
+
+TEST(PostgresSeveralDispatchers, AKeyHeldByOneClaimIsNotHandedToAnother) {
+  ScratchDatabase db;
+  PostgresStore first(db.Conninfo());
+  PostgresStore second(db.Conninfo());
+  const auto ids = first.Append({Row("a"), Row("b"), Row("a"), Row("c")});
+  ASSERT_EQ(IdsOf(first.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[0], ids[1]}));
+  // Key a's second row waits for the first claim; c is free.
+  EXPECT_EQ(IdsOf(second.Claim(10, Clock::now())), (std::vector<std::int64_t>{ids[3]}));
+}
+
+TEST(PostgresSeveralDispatchers, AClaimLooksPastKeysHeldElsewhereForItsLimit) {
+  ScratchDatabase db;
+  PostgresStore first(db.Conninfo());
+  PostgresStore second(db.Conninfo());
+  const auto ids = first.Append({Row("a"), Row("b"), Row("c"), Row("d")});
+  ASSERT_EQ(first.Claim(2, Clock::now()).size(), 2u);
+  EXPECT_EQ(IdsOf(second.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[2], ids[3]}));
+}
+
+TEST(PostgresSeveralDispatchers, AKeyIsReadAfterItsLockSoRowsFinishedMeanwhileAreNotHandedOut) {
+  ScratchDatabase db;
+  PostgresStore first(db.Conninfo());
+  PostgresStore second(db.Conninfo());
+  const auto ids = first.Append({Row("a"), Row("a"), Row("a")});
+  ASSERT_EQ(first.Claim(2, Clock::now()).size(), 2u);
+  EXPECT_TRUE(second.Claim(10, Clock::now()).empty());
+  first.Finish({ids[0]}, {RowFailure{ids[1], "down", false, Clock::now() + std::chrono::hours(1)}});
+  // Row 2 backs off: the key's head is not due, so row 3 waits too.
+  EXPECT_TRUE(second.Claim(10, Clock::now()).empty());
+  EXPECT_EQ(IdsOf(second.Claim(10, Clock::now() + std::chrono::hours(2))),
+            (std::vector<std::int64_t>{ids[1], ids[2]}));
+}
+
+TEST(PostgresSeveralDispatchers, ConcurrentClaimersPublishEveryRowOnceAndEachKeyInIdOrder) {
+  ScratchDatabase db;
+  CreateBookkeeping(db.Conninfo());
+  PostgresStore writer(db.Conninfo());
+  std::vector<OutboxRow> rows;
+  for (int i = 0; i < 600; ++i) rows.push_back(Row("key-" + std::to_string(i % 23)));
+  writer.Append(rows);
+
+  constexpr int kClaimers = 4;
+  std::vector<std::future<DrainReport>> claimers;
+  for (int i = 0; i < kClaimers; ++i) {
+    claimers.push_back(
+        std::async(std::launch::async, [&] { return DrainOutbox(db.Conninfo(), 20, 5); }));
+  }
+  std::int64_t published = 0;
+  for (auto& c : claimers) {
+    const DrainReport report = c.get();
+    EXPECT_EQ(report.overlaps, 0);
+    published += report.published;
+  }
+  EXPECT_EQ(published, 600);
+  EXPECT_EQ(writer.Count().published, 600);
+  EXPECT_EQ(Query(db.Conninfo(), "SELECT count(DISTINCT row_id) FROM published_log"), "600");
+  EXPECT_EQ(OrderViolations(db.Conninfo()), 0);
+}
+
+TEST(PostgresSeveralDispatchers, AClaimWhoseConnectionIsTerminatedGoesBackToTheOthersUnmarked) {
+  ScratchDatabase db;
+  PostgresStore doomed(db.Conninfo("doomed"));
+  PostgresStore other(db.Conninfo());
+  const auto ids = doomed.Append({Row("a"), Row("a"), Row("b")});
+  ASSERT_EQ(doomed.Claim(10, Clock::now()).size(), 3u);
+  ASSERT_TRUE(other.Claim(10, Clock::now()).empty());
+
+  Query(db.Conninfo(),
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'doomed'");
+  std::vector<std::int64_t> taken;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        taken = IdsOf(other.Claim(10, Clock::now()));
+        return !taken.empty();
+      },
+      kPromptly));
+  EXPECT_EQ(taken, ids);
+
+  EXPECT_THROW(doomed.Finish(ids, {}), StoreError);
+  other.Release();
+  EXPECT_EQ(other.Ids(State::kPending), ids);
+  EXPECT_EQ(Query(db.Conninfo(), "SELECT sum(attempts) FROM outbox"), "0");
+}
+
+TEST(PostgresSeveralDispatchers, AStoreWhoseConnectionWasLostReconnectsOnItsNextClaim) {
+  ScratchDatabase db;
+  PostgresStore store(db.Conninfo("reconnecting"));
+  const auto ids = store.Append({Row("a")});
+  Query(db.Conninfo(),
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'reconnecting'");
+  // The first call after the loss learns of it; a later one connects again.
+  std::vector<std::int64_t> claimed;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        try {
+          claimed = IdsOf(store.Claim(10, Clock::now()));
+        } catch (const StoreError&) {
+        }
+        return !claimed.empty();
+      },
+      kPromptly));
+  EXPECT_EQ(claimed, ids);
+  store.Finish(ids, {});
+  EXPECT_EQ(store.Count().published, 1);
+}
+
+TEST(PostgresSeveralDispatchers, AClaimIdleBeyondTheTimeoutIsEndedByTheServer) {
+  ScratchDatabase db;
+  PostgresStore hung(db.Conninfo(),
+                     PostgresStoreOptions{.claim_idle_timeout = std::chrono::milliseconds(200)});
+  PostgresStore other(db.Conninfo());
+  const auto ids = hung.Append({Row("a")});
+  ASSERT_EQ(hung.Claim(10, Clock::now()).size(), 1u);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const bool taken = !other.Claim(10, Clock::now()).empty();
+        other.Release();
+        return taken;
+      },
+      kPromptly));
+  EXPECT_THROW(hung.Finish(ids, {}), StoreError);
+  EXPECT_EQ(other.Ids(State::kPending), ids);
+}
+
+}  // namespace
+}  // namespace dispatch::test

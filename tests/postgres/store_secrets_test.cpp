@@ -1,0 +1,74 @@
+// A connection string may hold a password: no error text repeats it.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "dispatch/stores/postgres_store.h"
+#include "postgres/postgres_test_support.h"
+
+namespace dispatch::test {
+namespace {
+
+// The error of constructing a store on `conninfo`.
+std::string ConstructionError(const std::string& conninfo) {
+  try {
+    PostgresStore store(conninfo);
+  } catch (const StoreError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "the store connected";
+  return "";
+}
+
+constexpr const char* kSecret = "s3cret-Pa55word";
+
+TEST(PostgresSecrets, AWrongPasswordIsReportedWithoutIt) {
+  ScratchDatabase db;
+  const std::string error = ConstructionError(db.Conninfo() + " password=" + kSecret);
+  EXPECT_NE(error.find("connect failed"), std::string::npos) << error;
+  EXPECT_NE(error.find("password authentication failed"), std::string::npos) << error;
+  EXPECT_EQ(error.find(kSecret), std::string::npos) << error;
+}
+
+TEST(PostgresSecrets, AConnectionStringThatDoesNotParseIsNotRepeated) {
+  const std::string error =
+      ConstructionError(std::string("host=127.0.0.1 password='") + kSecret + " dbname=x");
+  EXPECT_NE(error.find("does not parse"), std::string::npos) << error;
+  EXPECT_EQ(error.find(kSecret), std::string::npos) << error;
+  EXPECT_EQ(error.find("127.0.0.1"), std::string::npos) << error;
+}
+
+TEST(PostgresSecrets, ThePasswordIsMaskedWhereTheServerQuotesIt) {
+  // A role whose password is also the name of the (missing) database it
+  // asks for: the server's reason quotes the name.
+  ScratchDatabase db;
+  const std::string role = db.name() + "_role";
+  Query(ServerConninfo(), "CREATE ROLE " + role + " LOGIN PASSWORD '" + kSecret + "'");
+  const std::string error = ConstructionError(db.Conninfo() + " user=" + role +
+                                              " password=" + kSecret + " dbname=" + kSecret);
+  Query(ServerConninfo(), "DROP ROLE " + role);
+  EXPECT_NE(error.find("does not exist"), std::string::npos) << error;
+  EXPECT_NE(error.find("********"), std::string::npos) << error;
+  EXPECT_EQ(error.find(kSecret), std::string::npos) << error;
+}
+
+TEST(PostgresSecrets, AnErrorAfterConnectingDoesNotNameThePassword) {
+  ScratchDatabase db;
+  const std::string role = db.name() + "_role";
+  Query(ServerConninfo(), "CREATE ROLE " + role + " LOGIN PASSWORD '" + kSecret + "'");
+  std::string error;
+  try {
+    // The role may not create the outbox table in the database.
+    Query(db.Conninfo(), "REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+    PostgresStore store(db.Conninfo() + " user=" + role + " password=" + kSecret);
+  } catch (const StoreError& e) {
+    error = e.what();
+  }
+  Query(ServerConninfo(), "DROP ROLE " + role);
+  EXPECT_NE(error.find("migrate"), std::string::npos) << error;
+  EXPECT_NE(error.find("permission denied"), std::string::npos) << error;
+  EXPECT_EQ(error.find(kSecret), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace dispatch::test
