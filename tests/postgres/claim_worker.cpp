@@ -65,11 +65,30 @@ DrainReport DrainOutbox(const std::string& conninfo, std::size_t batch, int fail
   }
 }
 
-std::int64_t OrderViolations(const std::string& conninfo) {
-  return std::stoll(Query(conninfo,
-                          "SELECT count(*) FROM (SELECT row_id, lag(row_id) OVER (PARTITION BY key "
-                          "ORDER BY seq) AS previous FROM published_log) t "
-                          "WHERE previous >= row_id"));
+void AppendRowsOfKeys(const std::string& conninfo, int rows, int keys) {
+  std::vector<OutboxRow> batch;
+  for (int i = 0; i < rows; ++i) batch.push_back(Row("key-" + std::to_string(i % keys)));
+  PostgresStore(conninfo).Append(batch);
+}
+
+std::string PublicationProblems(const std::string& conninfo, int rows) {
+  SqlSession sql(conninfo);
+  std::string problems;
+  const auto check = [&](const std::string& what, const std::string& query,
+                         const std::string& expected) {
+    const std::string got = sql.Query(query);
+    if (got != expected) problems += what + ": " + got + " (expected " + expected + "); ";
+  };
+  check("rows published", "SELECT count(*) FROM outbox WHERE state = 'published'",
+        std::to_string(rows));
+  check("rows logged", "SELECT count(*) FROM published_log", std::to_string(rows));
+  check("distinct rows logged", "SELECT count(DISTINCT row_id) FROM published_log",
+        std::to_string(rows));
+  check("rows logged out of their key's order",
+        "SELECT count(*) FROM (SELECT row_id, lag(row_id) OVER (PARTITION BY key ORDER BY seq) "
+        "AS previous FROM published_log) t WHERE previous >= row_id",
+        "0");
+  return problems;
 }
 
 }  // namespace dispatch::test

@@ -27,8 +27,12 @@ struct DrainReport {
 // later claim, as the Dispatcher does. Throws what the store throws.
 DrainReport DrainOutbox(const std::string& conninfo, std::size_t batch, int fail_one_in);
 
-// Per-key order violations in published_log: rows of a key logged after a
-// row of that key with a larger id.
-std::int64_t OrderViolations(const std::string& conninfo);
+// Appends `rows` rows spread over `keys` keys, the workers' workload.
+void AppendRowsOfKeys(const std::string& conninfo, int rows, int keys);
+
+// What is wrong with the publications once the workers are done: rows not
+// marked published, rows logged other than once, rows of a key logged after
+// a row of that key with a larger id. Empty when nothing is.
+std::string PublicationProblems(const std::string& conninfo, int rows);
 
 }  // namespace dispatch::test

@@ -84,6 +84,11 @@ std::string ScratchDatabase::Conninfo(const std::string& application_name) const
   return ServerConninfo() + " dbname=" + name_ + " application_name=" + Escaped(application_name);
 }
 
+void ScratchDatabase::TerminateSessions(const std::string& application_name) const {
+  Query(Conninfo(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
+                        name_ + "' AND application_name = '" + application_name + "'");
+}
+
 OutboxRow Row(const std::string& key, const std::string& payload, std::vector<Header> headers,
               const std::string& topic) {
   OutboxRow row;
@@ -107,6 +112,20 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return true;
+}
+
+std::vector<std::int64_t> ClaimWhenFree(PostgresStore& store, std::chrono::milliseconds timeout) {
+  std::vector<std::int64_t> ids;
+  WaitFor(
+      [&] {
+        try {
+          ids = IdsOf(store.Claim(100, std::chrono::system_clock::now()));
+        } catch (const StoreError&) {
+        }
+        return !ids.empty();
+      },
+      timeout);
+  return ids;
 }
 
 }  // namespace dispatch::test

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dispatch/outbox_store.h"
+#include "dispatch/stores/postgres_store.h"
 
 struct pg_conn;
 typedef struct pg_conn PGconn;
@@ -50,6 +51,9 @@ class ScratchDatabase {
   // Connects to this database; `application_name` lets a test find the
   // session in pg_stat_activity.
   std::string Conninfo(const std::string& application_name = "dispatch-test") const;
+  // Ends the sessions of `application_name` (a plain name: it is not
+  // escaped) as a failover or an operator would (pg_terminate_backend).
+  void TerminateSessions(const std::string& application_name) const;
   const std::string& name() const { return name_; }
 
  private:
@@ -62,5 +66,10 @@ std::vector<std::int64_t> IdsOf(const std::vector<OutboxRow>& rows);
 
 // Polls `condition` until it holds or `timeout` passes; returns whether it held.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// Claims with `store` until a claim gets rows (a StoreError, such as the
+// one that reports a lost connection, counts as none), for up to `timeout`;
+// returns their ids, and leaves the claim open.
+std::vector<std::int64_t> ClaimWhenFree(PostgresStore& store, std::chrono::milliseconds timeout);
 
 }  // namespace dispatch::test

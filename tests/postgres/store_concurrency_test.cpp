@@ -54,10 +54,7 @@ TEST(PostgresSeveralDispatchers, AKeyIsReadAfterItsLockSoRowsFinishedMeanwhileAr
 TEST(PostgresSeveralDispatchers, ConcurrentClaimersPublishEveryRowOnceAndEachKeyInIdOrder) {
   ScratchDatabase db;
   CreateBookkeeping(db.Conninfo());
-  PostgresStore writer(db.Conninfo());
-  std::vector<OutboxRow> rows;
-  for (int i = 0; i < 600; ++i) rows.push_back(Row("key-" + std::to_string(i % 23)));
-  writer.Append(rows);
+  AppendRowsOfKeys(db.Conninfo(), 600, 23);
 
   constexpr int kClaimers = 4;
   std::vector<std::future<DrainReport>> claimers;
@@ -72,9 +69,7 @@ TEST(PostgresSeveralDispatchers, ConcurrentClaimersPublishEveryRowOnceAndEachKey
     published += report.published;
   }
   EXPECT_EQ(published, 600);
-  EXPECT_EQ(writer.Count().published, 600);
-  EXPECT_EQ(Query(db.Conninfo(), "SELECT count(DISTINCT row_id) FROM published_log"), "600");
-  EXPECT_EQ(OrderViolations(db.Conninfo()), 0);
+  EXPECT_EQ(PublicationProblems(db.Conninfo(), 600), "");
 }
 
 TEST(PostgresSeveralDispatchers, AClaimWhoseConnectionIsTerminatedGoesBackToTheOthersUnmarked) {
@@ -85,17 +80,8 @@ TEST(PostgresSeveralDispatchers, AClaimWhoseConnectionIsTerminatedGoesBackToTheO
   ASSERT_EQ(doomed.Claim(10, Clock::now()).size(), 3u);
   ASSERT_TRUE(other.Claim(10, Clock::now()).empty());
 
-  Query(db.Conninfo(),
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE application_name = 'doomed'");
-  std::vector<std::int64_t> taken;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        taken = IdsOf(other.Claim(10, Clock::now()));
-        return !taken.empty();
-      },
-      kPromptly));
-  EXPECT_EQ(taken, ids);
+  db.TerminateSessions("doomed");
+  EXPECT_EQ(ClaimWhenFree(other, kPromptly), ids);
 
   EXPECT_THROW(doomed.Finish(ids, {}), StoreError);
   other.Release();
@@ -107,21 +93,9 @@ TEST(PostgresSeveralDispatchers, AStoreWhoseConnectionWasLostReconnectsOnItsNext
   ScratchDatabase db;
   PostgresStore store(db.Conninfo("reconnecting"));
   const auto ids = store.Append({Row("a")});
-  Query(db.Conninfo(),
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE application_name = 'reconnecting'");
+  db.TerminateSessions("reconnecting");
   // The first call after the loss learns of it; a later one connects again.
-  std::vector<std::int64_t> claimed;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        try {
-          claimed = IdsOf(store.Claim(10, Clock::now()));
-        } catch (const StoreError&) {
-        }
-        return !claimed.empty();
-      },
-      kPromptly));
-  EXPECT_EQ(claimed, ids);
+  EXPECT_EQ(ClaimWhenFree(store, kPromptly), ids);
   store.Finish(ids, {});
   EXPECT_EQ(store.Count().published, 1);
 }
@@ -133,13 +107,8 @@ TEST(PostgresSeveralDispatchers, AClaimIdleBeyondTheTimeoutIsEndedByTheServer) {
   PostgresStore other(db.Conninfo());
   const auto ids = hung.Append({Row("a")});
   ASSERT_EQ(hung.Claim(10, Clock::now()).size(), 1u);
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        const bool taken = !other.Claim(10, Clock::now()).empty();
-        other.Release();
-        return taken;
-      },
-      kPromptly));
+  EXPECT_EQ(ClaimWhenFree(other, kPromptly), ids);
+  other.Release();
   EXPECT_THROW(hung.Finish(ids, {}), StoreError);
   EXPECT_EQ(other.Ids(State::kPending), ids);
 }
