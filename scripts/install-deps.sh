@@ -5,6 +5,8 @@
 set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config librdkafka-dev libgtest-dev libgmock-dev libsqlite3-dev
+          # dispatch::postgres_store (libpq); its tests run a throwaway PostgreSQL server.
+          libpq-dev postgresql
           # Tests only: parsing kcat's JSON output.
           nlohmann-json3-dev
           # Developer tooling: style check, API reference, coverage report.

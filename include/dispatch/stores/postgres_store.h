@@ -1,0 +1,108 @@
+/// @file
+/// dispatch::PostgresStore: the outbox in PostgreSQL, through libpq. Any
+/// number of dispatcher processes may share one outbox table; per-key order
+/// and single publication at a time hold across all of them (see
+/// docs/outbox-dispatcher.md, "PostgreSQL: several dispatchers").
+/// Standard library only: libpq stays in the source.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dispatch/outbox_store.h"
+
+namespace dispatch {
+
+/// How a PostgresStore sets up its schema and its session.
+struct PostgresStoreOptions {
+  /// Apply the migrations shipped with the library (sql/postgres/*.sql,
+  /// compiled in) at construction, as Migrate() does. Turn it off when the
+  /// schema is applied by other means (the files are installed under
+  /// share/dispatch_kafka/sql/postgres) or the role may not run DDL.
+  bool migrate = true;
+  /// A claim is a transaction that stays open, idle, while its rows are
+  /// published. PostgreSQL ends a session idle in a transaction longer than
+  /// this (idle_in_transaction_session_timeout), which releases the claim of
+  /// a process that hangs or whose host vanished without closing its socket;
+  /// the rows are then claimable again, unmarked, and the late Finish throws.
+  /// Keep it well above a round's publish time. Zero keeps the server's
+  /// setting.
+  std::chrono::milliseconds claim_idle_timeout = std::chrono::minutes(5);
+};
+
+/// An OutboxStore on one PostgreSQL connection. Claim opens a transaction
+/// that lasts until Finish or Release and holds a transaction-scoped
+/// advisory lock per claimed key; a dead process's locks end with its
+/// connection. Not thread-safe: one object per dispatcher thread. A lost
+/// connection is re-established by the next call. Every error is a
+/// StoreError naming the operation and PostgreSQL's reason; none repeats the
+/// connection string, and the password in it is masked wherever it appears.
+class PostgresStore final : public OutboxStore {
+ public:
+  /// Where a row is in its life (column `state`).
+  enum class State {
+    kPending,    ///< waiting to be published (or for its retry_at)
+    kPublished,  ///< acknowledged by the broker and marked
+    kParked,     ///< failed permanently; kept with its error, never claimed again
+  };
+
+  /// Rows per state.
+  struct Counts {
+    std::int64_t pending = 0;    ///< State::kPending
+    std::int64_t published = 0;  ///< State::kPublished
+    std::int64_t parked = 0;     ///< State::kParked
+  };
+
+  /// Connects with a libpq connection string ("host=... dbname=..." or a
+  /// postgresql:// URI) and, unless options.migrate is off, applies the
+  /// migrations. Throws StoreError.
+  explicit PostgresStore(const std::string& conninfo, PostgresStoreOptions options = {});
+  ~PostgresStore() override;
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
+
+  /// Applies the shipped migrations that the database has not recorded yet
+  /// (table outbox_schema_migrations), all in one transaction under an
+  /// advisory lock: processes that start at once apply each one once.
+  /// Idempotent. Ends an open claim first, as Release does. Throws
+  /// StoreError.
+  void Migrate();
+
+  /// A Claim that already holds rows ends them first, as Release does.
+  std::vector<OutboxRow> Claim(std::size_t limit,
+                               std::chrono::system_clock::time_point now) override;
+  /// Throws StoreError, recording nothing, when the claim's connection was
+  /// lost (the rows went back to the others), when a row is not one of the
+  /// claim's, or when the commit fails. A commit whose reply is lost may
+  /// have been recorded all the same: the rows then are simply not claimed
+  /// again.
+  void Finish(const std::vector<std::int64_t>& published,
+              const std::vector<RowFailure>& failures) override;
+  void Release() noexcept override;
+  /// The creation time of the pending row with the smallest id (an index
+  /// lookup, not a scan of the pending rows).
+  std::optional<std::chrono::system_clock::time_point> OldestPending() override;
+
+  /// Inserts the rows' key, topic, payload, headers and created_at (now when
+  /// unset) in one transaction, in order, as a service would (tests, the
+  /// demo, benchmarks); the other fields are the database's. Returns the new
+  /// ids. Throws StoreError, also when a claim is open (its transaction is
+  /// not the place for them).
+  std::vector<std::int64_t> Append(const std::vector<OutboxRow>& rows);
+
+  /// Count and Ids run inside an open claim's transaction. Throw StoreError.
+  Counts Count();
+  /// Ids of the rows in `state`, ascending; of one topic when `topic` is set.
+  std::vector<std::int64_t> Ids(State state, const std::string& topic = "");
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dispatch

@@ -1,0 +1,368 @@
+#include "dispatch/stores/postgres_store.h"
+
+#include <algorithm>
+#include <string>
+#include <unordered_set>
+#include <utility>
+
+#include "stores/pg_connection.h"
+#include "stores/postgres_migrations.h"
+
+namespace dispatch {
+namespace {
+
+// Key of the transaction-scoped advisory lock that serializes migrations. A
+// single bigint key: the key locks of a claim use two int4 keys, which
+// PostgreSQL keeps in a separate space.
+constexpr const char* kMigrateSql = R"sql(
+SELECT pg_advisory_xact_lock(8031453476610911597)  -- "outbox-m" in ASCII
+)sql";
+
+constexpr const char* kMigrationsTableSql = R"sql(
+CREATE TABLE IF NOT EXISTS outbox_schema_migrations (
+  version    integer     PRIMARY KEY,
+  name       text        NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)
+)sql";
+
+// A window of the pending rows after id $2, oldest first, up to $3, each
+// with whether it is its key's head (no earlier pending row of its key) and
+// whether it is due at $1. Claims read windows until the keys they locked
+// cover their limit, so a deep backlog of few keys costs one window, not a
+// walk over the whole backlog.
+constexpr const char* kWindowSql = R"sql(
+SELECT o.id, o.key,
+       NOT EXISTS (SELECT 1 FROM outbox e
+                   WHERE e.state = 'pending' AND e.key = o.key AND e.id < o.id) AS head,
+       (o.retry_at IS NULL OR o.retry_at <= $1) AS due
+FROM outbox o
+WHERE o.state = 'pending' AND o.id > $2
+ORDER BY o.id LIMIT $3
+)sql";
+
+// Locks the keys no other claim holds and returns them. The lock space is
+// the outbox table's oid, so outbox tables in other schemas of the database
+// do not contend; two keys with the same hashtext share a lock, which only
+// means one claim takes both. Every element is tried (no LIMIT), each once.
+constexpr const char* kLockKeysSql = R"sql(
+SELECT k FROM unnest($1::text[]) AS k
+WHERE pg_try_advisory_xact_lock('outbox'::regclass::oid::int4, hashtext(k))
+)sql";
+
+// The claim's rows: pending rows of the locked keys up to the last id the
+// windows read ($4), read after the locks were taken (a new READ COMMITTED
+// snapshot, so a key's rows published by a claim that ended in between are
+// seen as published), up to the first row of the key that is not due.
+constexpr const char* kRowsSql = R"sql(
+SELECT o.id, o.key, o.topic, o.payload, o.headers, o.attempts, o.created_at FROM outbox o
+WHERE o.state = 'pending' AND o.key = ANY($2::text[]) AND o.id <= $4
+  AND NOT EXISTS (SELECT 1 FROM outbox e
+                  WHERE e.state = 'pending' AND e.key = o.key AND e.id <= o.id
+                    AND e.retry_at > $1)
+ORDER BY o.id LIMIT $3
+)sql";
+
+constexpr const char* kMarkPublishedSql = R"sql(
+UPDATE outbox SET state = 'published', published_at = now(), retry_at = NULL
+WHERE id = ANY($1::bigint[]) AND state = 'pending'
+)sql";
+
+constexpr const char* kRecordFailureSql = R"sql(
+UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                  state = CASE WHEN $3 THEN 'parked' ELSE 'pending' END,
+                  retry_at = CASE WHEN $3 THEN NULL ELSE $4 END
+WHERE id = $1 AND state = 'pending'
+)sql";
+
+const char* StateName(PostgresStore::State state) {
+  switch (state) {
+    case PostgresStore::State::kPending: return "pending";
+    case PostgresStore::State::kPublished: return "published";
+    case PostgresStore::State::kParked: return "parked";
+  }
+  return "pending";
+}
+
+std::string SessionSetup(const PostgresStoreOptions& options) {
+  if (options.claim_idle_timeout.count() <= 0) return "";
+  return "SET idle_in_transaction_session_timeout = " +
+         std::to_string(options.claim_idle_timeout.count());
+}
+
+}  // namespace
+
+struct PostgresStore::Impl {
+  Impl(const std::string& conninfo, const PostgresStoreOptions& options)
+      : connection(conninfo, SessionSetup(options)) {}
+
+  // Writes outside a claim. A lost connection is re-established by the next
+  // call outside a claim, never inside one (the new session would hold none
+  // of its locks).
+  void Ready() {
+    if (!claimed.empty()) throw StoreError("postgres store: a claim is open");
+    connection.Reconnect();
+  }
+
+  // Reads run inside an open claim's transaction, or reconnect if needed.
+  void ReadyToRead() {
+    if (claimed.empty()) connection.Reconnect();
+  }
+
+  void EndClaim() noexcept {
+    if (!claimed.empty()) connection.ExecQuietly("ROLLBACK");
+    claimed.clear();
+  }
+
+  struct LockedKeys {
+    std::vector<std::string> keys;
+    std::int64_t through_id = 0;  // the last id the windows read
+  };
+
+  // Locks the keys whose head is due, oldest head first, until their rows in
+  // the windows read cover `limit` or the pending rows end. A window is
+  // considered up to the row where its rows, counting those of keys about to
+  // be locked, reach the limit, so that no more keys are locked than the
+  // claim can fill; a key that another claim holds does not count, and the
+  // next window goes on from there.
+  LockedKeys LockDueKeys(std::size_t limit, std::chrono::system_clock::time_point now) {
+    LockedKeys locked;
+    std::unordered_set<std::string> mine;
+    std::size_t rows_of_mine = 0;
+    const std::size_t window = 2 * limit;
+    while (rows_of_mine < limit) {
+      const pg::Result rows = connection.Exec(
+          "claim (reading pending rows)", kWindowSql,
+          pg::Params().Time(now).Int(locked.through_id).Int(static_cast<std::int64_t>(window)));
+      const int n = PQntuples(rows.get());
+      if (n == 0) break;
+      std::vector<std::string> candidates;
+      std::unordered_set<std::string> wanted;
+      std::size_t hoped = rows_of_mine;
+      int considered = 0;
+      while (considered < n && hoped < limit) {
+        std::string key = pg::Bytes(rows.get(), considered, 1);
+        if (mine.count(key) || wanted.count(key)) {
+          ++hoped;
+        } else if (pg::Bool(rows.get(), considered, 2) && pg::Bool(rows.get(), considered, 3)) {
+          ++hoped;
+          wanted.insert(key);
+          candidates.push_back(std::move(key));
+        }
+        ++considered;
+      }
+      locked.through_id = pg::Int64(rows.get(), considered - 1, 0);
+      if (!candidates.empty()) {
+        const pg::Result got = connection.Exec("claim (locking keys)", kLockKeysSql,
+                                               pg::Params().TextArray(candidates));
+        for (int i = 0; i < PQntuples(got.get()); ++i) {
+          std::string key = pg::Bytes(got.get(), i, 0);
+          mine.insert(key);
+          locked.keys.push_back(std::move(key));
+        }
+      }
+      for (int i = 0; i < considered; ++i) rows_of_mine += mine.count(pg::Bytes(rows.get(), i, 1));
+      if (considered == n && static_cast<std::size_t>(n) < window) break;
+    }
+    return locked;
+  }
+
+  pg::Connection connection;
+  std::unordered_set<std::int64_t> claimed;  // non-empty: a transaction is open
+};
+
+PostgresStore::PostgresStore(const std::string& conninfo, PostgresStoreOptions options)
+    : impl_(std::make_unique<Impl>(conninfo, options)) {
+  if (options.migrate) Migrate();
+}
+
+PostgresStore::~PostgresStore() { Release(); }
+
+void PostgresStore::Migrate() {
+  Release();
+  impl_->Ready();
+  pg::Connection& c = impl_->connection;
+  c.Exec("migrate (begin)", "BEGIN");
+  try {
+    c.Exec("migrate (taking the migration lock)", kMigrateSql);
+    c.Exec("migrate (creating outbox_schema_migrations)", kMigrationsTableSql);
+    const pg::Result applied = c.Exec("migrate (reading applied versions)",
+                                      "SELECT version FROM outbox_schema_migrations");
+    std::unordered_set<std::int32_t> versions;
+    for (int i = 0; i < PQntuples(applied.get()); ++i)
+      versions.insert(pg::Int32(applied.get(), i, 0));
+    for (const pg::Migration& m : pg::Migrations()) {
+      if (versions.count(m.version)) continue;
+      const std::string what = std::string("migrate (applying ") + m.name + ")";
+      c.ExecScript(what, m.sql);
+      c.Exec(what, "INSERT INTO outbox_schema_migrations (version, name) VALUES ($1, $2)",
+             pg::Params().Int(m.version).Bytes(m.name));
+    }
+    c.Exec("migrate (commit)", "COMMIT");
+  } catch (const StoreError&) {
+    c.ExecQuietly("ROLLBACK");
+    throw;
+  }
+}
+
+std::vector<OutboxRow> PostgresStore::Claim(std::size_t limit,
+                                            std::chrono::system_clock::time_point now) {
+  Release();
+  if (limit == 0) return {};
+  impl_->Ready();
+  pg::Connection& c = impl_->connection;
+  // Each statement must see what committed before it started (the rows are
+  // read again after locking), whatever default the role or database has.
+  c.Exec("claim (begin)", "BEGIN ISOLATION LEVEL READ COMMITTED");
+  std::vector<OutboxRow> rows;
+  try {
+    const Impl::LockedKeys locked = impl_->LockDueKeys(limit, now);
+    if (!locked.keys.empty()) {
+      const pg::Result got = c.Exec("claim (reading rows)", kRowsSql,
+                                    pg::Params()
+                                        .Time(now)
+                                        .TextArray(locked.keys)
+                                        .Int(static_cast<std::int64_t>(limit))
+                                        .Int(locked.through_id));
+      const PGresult* r = got.get();
+      for (int i = 0; i < PQntuples(r); ++i) {
+        OutboxRow row;
+        row.id = pg::Int64(r, i, 0);
+        row.key = pg::Bytes(r, i, 1);
+        row.topic = pg::Bytes(r, i, 2);
+        row.payload = pg::Bytes(r, i, 3);
+        row.headers = DecodeHeaders(pg::Bytes(r, i, 4));
+        row.attempts = pg::Int32(r, i, 5);
+        row.created_at = pg::Time(r, i, 6);
+        rows.push_back(std::move(row));
+      }
+    }
+  } catch (const StoreError&) {
+    c.ExecQuietly("ROLLBACK");
+    throw;
+  }
+  if (rows.empty()) {
+    c.ExecQuietly("ROLLBACK");  // nothing claimed: no locks to keep
+    return rows;
+  }
+  for (const OutboxRow& row : rows) impl_->claimed.insert(row.id);
+  return rows;
+}
+
+void PostgresStore::Finish(const std::vector<std::int64_t>& published,
+                           const std::vector<RowFailure>& failures) {
+  if (impl_->claimed.empty()) {
+    if (published.empty() && failures.empty()) return;
+    throw StoreError("postgres store: finish failed: no claim is open");
+  }
+  pg::Connection& c = impl_->connection;
+  try {
+    std::vector<std::int64_t> ids = published;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    for (std::int64_t id : ids) {
+      if (!impl_->claimed.count(id)) {
+        throw StoreError("postgres store: finish failed: row " + std::to_string(id) +
+                         " is not one of the claim's");
+      }
+    }
+    for (const RowFailure& f : failures) {
+      if (!impl_->claimed.count(f.id)) {
+        throw StoreError("postgres store: finish failed: row " + std::to_string(f.id) +
+                         " is not one of the claim's");
+      }
+    }
+    if (!ids.empty()) {
+      const pg::Result marked =
+          c.Exec("finish (marking rows published)", kMarkPublishedSql, pg::Params().IntArray(ids));
+      // The claim's locks keep its rows pending; fewer means someone else
+      // changed them (by hand?): record nothing rather than half.
+      if (std::stoull(PQcmdTuples(marked.get())) != ids.size()) {
+        throw StoreError("postgres store: finish failed: some claimed rows are no longer pending");
+      }
+    }
+    for (const RowFailure& f : failures) {
+      const pg::Result recorded =
+          c.Exec("finish (recording a failure)", kRecordFailureSql,
+                 pg::Params().Int(f.id).Bytes(f.error).Bool(f.park).Time(f.retry_at));
+      if (std::string(PQcmdTuples(recorded.get())) != "1") {
+        throw StoreError("postgres store: finish failed: row " + std::to_string(f.id) +
+                         " is no longer pending");
+      }
+    }
+    const pg::Result done = c.Exec("finish (commit)", "COMMIT");
+    // COMMIT of a transaction that failed reports ROLLBACK, not an error.
+    if (std::string(PQcmdStatus(done.get())) != "COMMIT") {
+      throw StoreError("postgres store: finish failed: the transaction was rolled back");
+    }
+  } catch (const StoreError&) {
+    Release();
+    throw;
+  }
+  impl_->claimed.clear();
+}
+
+void PostgresStore::Release() noexcept { impl_->EndClaim(); }
+
+std::optional<std::chrono::system_clock::time_point> PostgresStore::OldestPending() {
+  impl_->ReadyToRead();
+  const pg::Result r = impl_->connection.Exec(
+      "reading the oldest pending row",
+      "SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1");
+  if (PQntuples(r.get()) == 0) return std::nullopt;
+  return pg::Time(r.get(), 0, 0);
+}
+
+std::vector<std::int64_t> PostgresStore::Append(const std::vector<OutboxRow>& rows) {
+  impl_->Ready();
+  pg::Connection& c = impl_->connection;
+  std::vector<std::int64_t> ids;
+  c.Exec("append (begin)", "BEGIN");
+  try {
+    for (const OutboxRow& row : rows) {
+      const pg::Result r = c.Exec("append (insert)",
+                                  "INSERT INTO outbox (key, topic, payload, headers, created_at) "
+                                  "VALUES ($1, $2, $3, $4, coalesce($5, now())) RETURNING id",
+                                  pg::Params()
+                                      .Bytes(row.key)
+                                      .Bytes(row.topic)
+                                      .Bytes(row.payload)
+                                      .Bytes(EncodeHeaders(row.headers))
+                                      .TimeOrNull(row.created_at));
+      ids.push_back(pg::Int64(r.get(), 0, 0));
+    }
+    c.Exec("append (commit)", "COMMIT");
+  } catch (const StoreError&) {
+    c.ExecQuietly("ROLLBACK");
+    throw;
+  }
+  return ids;
+}
+
+PostgresStore::Counts PostgresStore::Count() {
+  impl_->ReadyToRead();
+  const pg::Result r =
+      impl_->connection.Exec("counting rows", "SELECT state, count(*) FROM outbox GROUP BY state");
+  Counts counts;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    const std::string state = pg::Bytes(r.get(), i, 0);
+    const std::int64_t n = pg::Int64(r.get(), i, 1);
+    if (state == "pending") counts.pending = n;
+    if (state == "published") counts.published = n;
+    if (state == "parked") counts.parked = n;
+  }
+  return counts;
+}
+
+std::vector<std::int64_t> PostgresStore::Ids(State state, const std::string& topic) {
+  impl_->ReadyToRead();
+  const pg::Result r = impl_->connection.Exec(
+      "listing row ids",
+      "SELECT id FROM outbox WHERE state = $1 AND ($2::text = '' OR topic = $2::text) ORDER BY id",
+      pg::Params().Bytes(StateName(state)).Bytes(topic));
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < PQntuples(r.get()); ++i) ids.push_back(pg::Int64(r.get(), i, 0));
+  return ids;
+}
+
+}  // namespace dispatch
