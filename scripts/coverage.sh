@@ -3,7 +3,7 @@
 # ones that need no real Kafka), from the `coverage` preset's build:
 # a summary on stdout and an annotated HTML report in
 # $BUILD_ROOT/coverage/html/index.html (default build/coverage/html).
-# Builds only the two test binaries, incrementally.
+# Builds only the unit and integration test binaries, incrementally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,7 @@ echo "=== coverage build"
 scripts/build-librdkafka.sh release  # the preset's librdkafka; built once
 cmake --preset coverage -B "$dir" \
   -DDISPATCH_KAFKA_RDKAFKA_PREFIX="$(realpath -m "$root/librdkafka/release")" >/dev/null
-cmake --build "$dir" -j "$jobs" --target unit_tests integration_tests
+cmake --build "$dir" -j "$jobs" --target unit_tests integration_tests dispatcher_tests sqlite_store_tests
 
 echo "=== coverage tests"
 # Counts add up across runs; start from zero so the report is this run's.

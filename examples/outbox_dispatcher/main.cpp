@@ -1,4 +1,5 @@
-// outbox_demo: a transactional outbox in SQLite, dispatched to Kafka.
+// outbox_demo: a transactional outbox in SQLite, dispatched to Kafka by
+// dispatch::Dispatcher over dispatch::SqliteStore and a KafkaPublisher.
 //
 //   outbox_demo                         seed 5000 events, publish them to an
 //                                       embedded Kafka cluster, verify
@@ -6,6 +7,8 @@
 //                                       "orders" and "payments" must exist)
 //   outbox_demo --db FILE --events N    keep the outbox in FILE, seed N events
 //   outbox_demo --json                  end with a JSON summary line
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,13 +20,13 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <unistd.h>
+#include <thread>
 #include <vector>
 
+#include "dispatch/dispatcher.h"
 #include "dispatch/kafka/kafka_publisher.h"
+#include "dispatch/stores/sqlite_store.h"
 #include "dispatch/testing/embedded_kafka.h"
-#include "dispatcher.h"
-#include "outbox_store.h"
 
 namespace {
 
@@ -90,19 +93,19 @@ std::vector<std::string> Split(const std::string& list) {
 
 // Sample events: orders and payments of many aggregates, interleaved, with
 // one oversized (poison) payment row per 1000 events to show parking.
-std::vector<outbox::Row> SampleEvents(long n) {
+std::vector<dispatch::OutboxRow> SampleEvents(long n) {
   static const char* kOrderEvents[] = {"OrderCreated", "OrderPaid", "OrderShipped",
                                        "OrderDelivered"};
-  std::vector<outbox::Row> rows;
+  std::vector<dispatch::OutboxRow> rows;
   const long aggregates = std::max(1L, n / 8);
   for (long i = 0; i < n; ++i) {
-    outbox::Row r;
+    dispatch::OutboxRow r;
     const long agg = (i * 7919) % aggregates;
     const bool payment = i % 5 == 4;
-    r.aggregate_id = (payment ? "payment-" : "order-") + std::to_string(agg);
+    r.key = (payment ? "payment-" : "order-") + std::to_string(agg);
     r.topic = payment ? "payments" : "orders";
     const char* type = payment ? "PaymentCaptured" : kOrderEvents[i % 4];
-    r.payload = "{\"aggregate\":\"" + r.aggregate_id + "\",\"event\":\"" + type +
+    r.payload = "{\"aggregate\":\"" + r.key + "\",\"event\":\"" + type +
                 "\",\"seq\":" + std::to_string(i) + "}";
     if (i % 1000 == 999) r.payload.append(2'000'000, ' ');  // larger than message.max.bytes
     r.headers = {{"event-type", type}, {"trace-id", std::to_string(0x9e3779b9L * (i + 1))}};
@@ -119,15 +122,15 @@ double Percentile(std::vector<double> v, double p) {
 
 // Reads both topics back and checks that every published row is there once,
 // and in id order per key. Returns the problems found (empty: verified).
-std::vector<std::string> Verify(outbox::Store& store, const std::string& bootstrap,
+std::vector<std::string> Verify(dispatch::SqliteStore& store, const std::string& bootstrap,
                                 std::size_t* checked) {
   std::vector<std::string> problems;
-  const std::vector<std::int64_t> published_ids = store.Ids(outbox::State::kPublished);
+  const std::vector<std::int64_t> published_ids = store.Ids(dispatch::RowState::kPublished);
   const std::set<std::int64_t> published(published_ids.begin(), published_ids.end());
   std::map<std::int64_t, int> seen;
   for (const char* topic : {"orders", "payments"}) {
     // Stops as soon as everything published to the topic has been read.
-    const auto expected = store.Ids(outbox::State::kPublished, topic).size();
+    const auto expected = store.Ids(dispatch::RowState::kPublished, topic).size();
     const auto records = dispatch::testing::ReadTopic(bootstrap, topic, expected, 30s);
     std::map<std::string, std::int64_t> last_id_of_key;
     for (const auto& rec : records) {
@@ -164,6 +167,30 @@ std::vector<std::string> Verify(outbox::Store& store, const std::string& bootstr
   return problems;
 }
 
+// Times each wave for the summary's latency percentiles; the dispatcher
+// publishes through PublishBatch only.
+class TimedPublisher : public dispatch::Publisher {
+ public:
+  TimedPublisher(std::unique_ptr<dispatch::Publisher> inner, std::vector<double>& latencies_ms)
+      : inner_(std::move(inner)), latencies_ms_(latencies_ms) {}
+
+  dispatch::Result Publish(const dispatch::Context& ctx, const dispatch::Message& m) override {
+    return inner_->Publish(ctx, m);
+  }
+  std::vector<dispatch::Result> PublishBatch(const dispatch::Context& ctx,
+                                             std::span<const dispatch::Message> batch) override {
+    const auto start = Clock::now();
+    std::vector<dispatch::Result> results = inner_->PublishBatch(ctx, batch);
+    const double took_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    latencies_ms_.insert(latencies_ms_.end(), batch.size(), took_ms);
+    return results;
+  }
+
+ private:
+  std::unique_ptr<dispatch::Publisher> inner_;
+  std::vector<double>& latencies_ms_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -189,9 +216,9 @@ int main(int argc, char** argv) {
 
   int exit_code = 0;
   try {
-    outbox::Store store(db_path);
+    dispatch::SqliteStore store(db_path);
     if (opt.events > 0) store.Append(SampleEvents(opt.events));
-    const outbox::Counts initial = store.Count();
+    const dispatch::OutboxCounts initial = store.Count();
     std::printf("outbox %s: %lld pending rows\n", db_path.c_str(),
                 static_cast<long long>(initial.pending));
 
@@ -205,48 +232,57 @@ int main(int argc, char** argv) {
         last_kafka_error = std::string(e.message);
       }
     };
-    dispatch::kafka::KafkaPublisher publisher(config);
-    outbox::Dispatcher dispatcher(store, publisher, {.batch_size = 500, .publish_timeout = 5s});
+    // Made here, so a bad configuration ends the demo at once (exit 2); the
+    // dispatcher makes the next ones if this one turns fatal.
+    auto first_publisher = std::make_unique<dispatch::kafka::KafkaPublisher>(config);
+    std::vector<double> latencies;
+    const dispatch::PublisherFactory factory = [&]() -> std::unique_ptr<dispatch::Publisher> {
+      std::unique_ptr<dispatch::Publisher> kafka = std::move(first_publisher);
+      if (!kafka) kafka = std::make_unique<dispatch::kafka::KafkaPublisher>(config);
+      return std::make_unique<TimedPublisher>(std::move(kafka), latencies);
+    };
+    const dispatch::DispatcherOptions options{
+        .batch_size = 500, .publish_timeout = 5s, .retry_base = 100ms, .retry_cap = 2s};
+    dispatch::Dispatcher dispatcher(store, factory, options);
 
     const auto start = Clock::now();
     auto last_progress = start;
-    std::size_t published = 0, failed = 0, parked = 0;
-    std::vector<double> latencies;
+    std::size_t published = 0, retried = 0, parked = 0;
     int rounds_without_progress = 0;
     std::string last_error;
     for (;;) {
-      outbox::RoundStats round = dispatcher.RunOnce();
-      if (round.fetched == 0) break;
+      const dispatch::RoundStats round = dispatcher.RunOnce();
       published += round.published;
-      failed += round.failed;
+      retried += round.retried;
       parked += round.parked;
-      latencies.insert(latencies.end(), round.latencies_ms.begin(), round.latencies_ms.end());
       if (!round.last_error.empty()) last_error = round.last_error;
-      rounds_without_progress = round.published + round.parked == 0 ? rounds_without_progress + 1 : 0;
+      if (round.claimed == 0 && !round.round_failed) {
+        if (store.Count().pending == 0) break;
+        // Every pending row waits out its retry backoff.
+        std::this_thread::sleep_for(options.poll_min);
+        continue;
+      }
+      rounds_without_progress =
+          round.published + round.parked == 0 ? rounds_without_progress + 1 : 0;
       const auto now = Clock::now();
       if (now - last_progress >= 1s) {
         const double secs = std::chrono::duration<double>(now - start).count();
-        std::printf("progress: %.0f rows/s, published %zu, failed %zu, parked %zu\n",
-                    static_cast<double>(published) / secs, published, failed, parked);
+        std::printf("progress: %.0f rows/s, published %zu, retried %zu, parked %zu\n",
+                    static_cast<double>(published) / secs, published, retried, parked);
         std::fflush(stdout);
         last_progress = now;
       }
       if (rounds_without_progress >= 2) {
         std::lock_guard lock(log_mu);
-        std::fprintf(stderr, "outbox_demo: no progress against brokers %s: %s%s%s\n",
-                     bootstrap.c_str(), last_error.c_str(),
-                     last_kafka_error.empty() ? "" : "; last client error: ",
-                     last_kafka_error.c_str());
+        std::fprintf(
+            stderr, "outbox_demo: no progress against brokers %s: %s%s%s\n", bootstrap.c_str(),
+            last_error.c_str(),
+            last_kafka_error.empty() ? "" : "; last client error: ", last_kafka_error.c_str());
         return 1;
       }
     }
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    // Every row was marked from its own result; Close only reports what it
-    // had to purge (nothing here: each wave waited for its results).
-    if (const dispatch::Result closed = publisher.Close(); !closed.ok()) {
-      std::fprintf(stderr, "outbox_demo: close: %s\n", closed.message.c_str());
-    }
-    const outbox::Counts counts = store.Count();
+    const dispatch::OutboxCounts counts = store.Count();
     const double rows_per_s = secs > 0 ? static_cast<double>(published + parked) / secs : 0;
     std::printf(
         "summary: rows %lld, published %zu, parked %zu, still pending %lld, %.0f rows/s, "
@@ -272,7 +308,7 @@ int main(int argc, char** argv) {
           Percentile(latencies, 0.50), Percentile(latencies, 0.99),
           problems.empty() ? "true" : "false");
     }
-  } catch (const outbox::StoreError& e) {
+  } catch (const dispatch::StoreError& e) {
     std::fprintf(stderr, "outbox_demo: %s\n", e.what());
     exit_code = 1;
   } catch (const dispatch::kafka::ConfigError& e) {

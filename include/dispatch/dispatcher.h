@@ -34,8 +34,9 @@ struct DispatcherOptions {
   std::chrono::milliseconds publish_timeout = std::chrono::seconds(10);
   /// Backoff of a retriable failure, per row: a uniformly random time in
   /// [0, min(cap, base * 2^(attempts-1))] ("full jitter"), attempts counting
-  /// this failure. Run's pause after a store or factory error uses the same
-  /// formula with the number of failed rounds in a row. Positive, base <= cap.
+  /// this failure. Run's pause after a failed round (RoundStats::round_failed)
+  /// uses the same formula with the number of failed rounds in a row.
+  /// Positive, base <= cap.
   std::chrono::milliseconds retry_base = std::chrono::milliseconds(100);
   std::chrono::milliseconds retry_cap = std::chrono::seconds(30);  ///< see retry_base
   /// Run's pause after a round that claimed nothing, doubling up to poll_max;
@@ -52,17 +53,18 @@ struct DispatcherOptions {
 struct RoundStats {
   std::size_t claimed = 0;    ///< rows the store handed out
   std::size_t published = 0;  ///< rows marked published (ok results, recorded)
-  std::size_t retried = 0;   ///< retriable failures: pending, with a backoff
-  std::size_t parked = 0;    ///< permanent failures
-  std::size_t deferred = 0;  ///< later rows of a key whose earlier row failed
+  std::size_t retried = 0;    ///< retriable failures: pending, with a backoff
+  std::size_t parked = 0;     ///< permanent failures
+  std::size_t deferred = 0;   ///< later rows of a key whose earlier row failed
   /// Claimed rows given back unrecorded: not sent because of a stop or a
   /// fatal publisher, cancelled by the stop, failed with kFatal, or all the
   /// round's rows when recording failed. They stay pending, unchanged.
   std::size_t released = 0;
   /// A store error, a factory error or a broken publisher (kFatal, or one
-  /// that threw) ended the round; Run pauses with the retry backoff before the
-  /// next. What was recorded is what `published`, `retried` and `parked`
-  /// count (zero when Claim or Finish failed).
+  /// that threw or miscounted its results) ended the round; Run pauses with
+  /// the retry backoff before the next. What was recorded is what
+  /// `published`, `retried` and `parked` count (zero when Claim or Finish
+  /// failed).
   bool round_failed = false;
   /// The round's last error: a publish failure, a store error or a factory
   /// error; empty when there was none.

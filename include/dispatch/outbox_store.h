@@ -26,19 +26,19 @@ class StoreError : public std::runtime_error {
 
 /// One pending outbox row, as a store hands it to the dispatcher.
 struct OutboxRow {
-  std::int64_t id = 0;       ///< ascending in commit order within a key
-  std::string key;           ///< the Kafka key (the aggregate id): rows of one key stay in order
-  std::string topic;          ///< the Kafka topic
-  std::string payload;        ///< the record value: arbitrary bytes
+  std::int64_t id = 0;          ///< ascending in commit order within a key
+  std::string key;              ///< the Kafka key (the aggregate id): rows of one key stay in order
+  std::string topic;            ///< the Kafka topic
+  std::string payload;          ///< the record value: arbitrary bytes
   std::vector<Header> headers;  ///< the row's own headers, in order; binary values
-  int attempts = 0;          ///< failed publishes so far
+  int attempts = 0;             ///< failed publishes so far
   std::chrono::system_clock::time_point created_at;  ///< when the service wrote the row
 };
 
 /// What became of one claimed row that was not published.
 struct RowFailure {
   std::int64_t id = 0;  ///< the claimed row
-  std::string error;  ///< Result::message of the last attempt
+  std::string error;    ///< Result::message of the last attempt
   /// Park the row (a permanent result): it leaves the pending set and no
   /// longer holds back its key.
   bool park = false;

@@ -98,8 +98,8 @@ struct Dispatcher::Impl {
   // jitter"), so that rows and dispatchers that failed together do not retry
   // together.
   milliseconds Jittered(int failures) {
-    std::uniform_int_distribution<milliseconds::rep> pick(0,
-                                                          BackoffCeiling(options, failures).count());
+    std::uniform_int_distribution<milliseconds::rep> pick(
+        0, BackoffCeiling(options, failures).count());
     return milliseconds(pick(rng));
   }
 
@@ -175,8 +175,8 @@ RoundStats Dispatcher::Impl::RunOnce(const std::stop_token& stop) {
   std::optional<milliseconds> lag;
   try {
     const auto oldest = store.OldestPending();
-    lag = oldest ? std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(
-                                                 SystemClock::now() - *oldest))
+    lag = oldest ? std::max(milliseconds(0),
+                            std::chrono::duration_cast<milliseconds>(SystemClock::now() - *oldest))
                  : milliseconds(0);
   } catch (const StoreError& e) {
     StoreFailed(e, stats);
@@ -225,8 +225,7 @@ void Dispatcher::Impl::PublishClaim(const std::stop_token& stop, std::vector<Out
     for (const OutboxRow& row : wave) messages.push_back(ToMessage(row, options.id_header));
     // The stop token goes into the wave, so a stop cuts it short instead of
     // waiting for its deadline.
-    const Context ctx =
-        Context::WithStopToken(stop, Context::WithTimeout(options.publish_timeout));
+    const Context ctx = Context::WithStopToken(stop, Context::WithTimeout(options.publish_timeout));
     std::vector<Result> results;
     try {
       results = publisher->PublishBatch(ctx, messages);
@@ -236,8 +235,8 @@ void Dispatcher::Impl::PublishClaim(const std::stop_token& stop, std::vector<Out
       break;
     }
     if (results.size() != wave.size()) {
-      stats.last_error = "publisher returned " + std::to_string(results.size()) +
-                         " results for " + std::to_string(wave.size()) + " messages";
+      stats.last_error = "publisher returned " + std::to_string(results.size()) + " results for " +
+                         std::to_string(wave.size()) + " messages";
       publisher_broken = true;
       break;
     }
@@ -301,8 +300,11 @@ Dispatcher::Dispatcher(OutboxStore& store, PublisherFactory factory, DispatcherO
 
 Dispatcher::~Dispatcher() = default;
 
+// By value in the public signatures, as std::jthread passes its token.
+// NOLINTNEXTLINE(performance-unnecessary-value-param)
 RoundStats Dispatcher::RunOnce(std::stop_token stop) { return impl_->RunOnce(stop); }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): see RunOnce
 void Dispatcher::Run(std::stop_token stop) {
   const DispatcherOptions& o = impl_->options;
   std::mutex mu;

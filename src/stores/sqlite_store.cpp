@@ -188,11 +188,13 @@ void SqliteStore::Exec(const char* sql, const char* what) {
 
 std::vector<OutboxRow> SqliteStore::Claim(std::size_t limit, SystemClock::time_point now) {
   if (claim_open_) {
-    throw StoreError("database \"" + path_ + "\": Claim while a claim is open; Finish or Release it");
+    throw StoreError("database \"" + path_ +
+                     "\": Claim while a claim is open; Finish or Release it");
   }
   Statement select(db_, path_, kClaim, "claim");
-  select.Bind(1, ToMs(now)).Bind(2, static_cast<std::int64_t>(std::min<std::size_t>(
-                                        limit, std::numeric_limits<std::int64_t>::max())));
+  select.Bind(1, ToMs(now))
+      .Bind(2, static_cast<std::int64_t>(
+                   std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
   std::vector<OutboxRow> rows;
   while (select.Step()) {
     OutboxRow r;

@@ -1,5 +1,8 @@
-// A service's own test: the mock publisher and the embedded cluster.
+// A service's own test: the mock publisher, the embedded cluster, and the
+// dispatcher over the SQLite store.
+#include <dispatch/dispatcher.h>
 #include <dispatch/kafka/kafka_publisher.h>
+#include <dispatch/stores/sqlite_store.h>
 #include <dispatch/testing/embedded_kafka.h>
 #include <dispatch/testing/mock_publisher.h>
 #include <gmock/gmock.h>
@@ -24,4 +27,20 @@ TEST(Consumer, EmbeddedClusterTakesAPublishAndGivesItBack) {
   const auto records = cluster.ReadTopic("t", 1);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].value, std::optional<std::string>("v"));
+}
+
+TEST(Consumer, DispatcherPublishesASqliteOutboxThroughTheMock) {
+  dispatch::SqliteStore store(":memory:");
+  dispatch::OutboxRow row;
+  row.key = "order-1";
+  row.topic = "orders";
+  row.payload = "{}";
+  store.Append({row});
+  dispatch::Dispatcher dispatcher(store, [] {
+    auto publisher = std::make_unique<::testing::NiceMock<dispatch::testing::MockPublisher>>();
+    ON_CALL(*publisher, Publish(_, _)).WillByDefault(Return(dispatch::Result::Delivered()));
+    return publisher;
+  });
+  EXPECT_EQ(dispatcher.RunOnce().published, 1u);
+  EXPECT_EQ(store.Count().published, 1);
 }

@@ -48,7 +48,8 @@ class OutboxStoreContract : public ::testing::Test {
     for (const OutboxRow& r : rows) ids.push_back(r.id);
     return ids;
   }
-  std::vector<std::int64_t> ClaimIds(Clock::time_point now = Clock::now(), std::size_t limit = 100) {
+  std::vector<std::int64_t> ClaimIds(Clock::time_point now = Clock::now(),
+                                     std::size_t limit = 100) {
     return IdsOf(store().Claim(limit, now));
   }
   // A retriable failure of `id`, due again at `retry_at`.

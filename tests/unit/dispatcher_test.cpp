@@ -153,6 +153,26 @@ class DispatcherTest : public ::testing::Test {
   Dispatcher Make(DispatcherOptions options = {}) {
     return Dispatcher(store_, broker_.Factory(), std::move(options));
   }
+  // Backoffs of milliseconds, for tests that wait for Run to retry.
+  static DispatcherOptions QuickRetries() {
+    DispatcherOptions options;
+    options.retry_base = 1ms;
+    options.retry_cap = 5ms;
+    return options;
+  }
+  // Runs `dispatcher` on a thread until it has published `rows` rows (within
+  // the bound of WaitFor) and stops it; false when it did not get there.
+  static bool RunUntilPublished(Dispatcher& dispatcher, std::uint64_t rows) {
+    std::jthread run([&](std::stop_token stop) { dispatcher.Run(stop); });
+    return WaitFor([&] { return dispatcher.Metrics().published == rows; });
+  }
+  // Starts Run on a thread; `returned` turns true when Run returns.
+  static std::jthread RunInBackground(Dispatcher& dispatcher, std::atomic<bool>& returned) {
+    return std::jthread([&](std::stop_token stop) {
+      dispatcher.Run(stop);
+      returned = true;
+    });
+  }
   FakeOutboxStore store_;
   Broker broker_;
 };
@@ -197,8 +217,8 @@ TEST_F(DispatcherTest, PublishesAtMostOneRowPerKeyInEachWaveAndRecordsTheRoundIn
   store_.Append("B", "B1");
   store_.Append("A", "A3");
   const RoundStats stats = Make().RunOnce();
-  EXPECT_THAT(broker_.Waves(), ElementsAre(ElementsAre("A1", "B1"), ElementsAre("A2"),
-                                           ElementsAre("A3")));
+  EXPECT_THAT(broker_.Waves(),
+              ElementsAre(ElementsAre("A1", "B1"), ElementsAre("A2"), ElementsAre("A3")));
   EXPECT_EQ(stats.published, 4u);
   EXPECT_EQ(store_.Finishes(), 1);
   EXPECT_FALSE(store_.ClaimOpen());
@@ -364,14 +384,10 @@ TEST_F(DispatcherTest, FactoryThatThrowsEndsTheRoundBeforeClaimingAndIsCalledAga
 }
 
 TEST_F(DispatcherTest, RunRetriesAThrowingFactoryUntilItMakesAPublisher) {
-  DispatcherOptions options;
-  options.retry_base = 1ms;
-  options.retry_cap = 5ms;
   store_.Append("A", "A1");
   broker_.FailFactory(3);
-  Dispatcher dispatcher = Make(options);
-  std::jthread run([&](std::stop_token stop) { dispatcher.Run(stop); });
-  ASSERT_TRUE(WaitFor([&] { return dispatcher.Metrics().published == 1; }));
+  Dispatcher dispatcher = Make(QuickRetries());
+  ASSERT_TRUE(RunUntilPublished(dispatcher, 1));
   EXPECT_EQ(dispatcher.Metrics().factory_failures, 3u);
   EXPECT_EQ(broker_.Made(), 4);
 }
@@ -427,8 +443,7 @@ Answer HoldUntilContextEnds(std::atomic<bool>& entered) {
     std::condition_variable_any cv;
     std::unique_lock lock(mu);
     cv.wait_until(lock, ctx.stop_token(), *ctx.deadline(), [] { return false; });
-    return std::vector<Result>(batch.size(),
-                               ctx.Cancelled() ? Cancelled() : Retriable());
+    return std::vector<Result>(batch.size(), ctx.Cancelled() ? Cancelled() : Retriable());
   };
 }
 
@@ -440,10 +455,7 @@ TEST_F(DispatcherTest, RunReturnsPromptlyWhenStoppedMidWaveAndMarksNothing) {
   options.publish_timeout = 30s;
   Dispatcher dispatcher = Make(options);
   std::atomic<bool> returned = false;
-  std::jthread run([&](std::stop_token stop) {
-    dispatcher.Run(stop);
-    returned = true;
-  });
+  std::jthread run = RunInBackground(dispatcher, returned);
   ASSERT_TRUE(WaitFor([&] { return entered.load(); }));
   const auto requested = SteadyClock::now();
   run.request_stop();
@@ -460,10 +472,7 @@ TEST_F(DispatcherTest, RunWakesFromItsPollPauseAtOnceOnStop) {
   options.poll_max = 1h;
   Dispatcher dispatcher = Make(options);
   std::atomic<bool> returned = false;
-  std::jthread run([&](std::stop_token stop) {
-    dispatcher.Run(stop);
-    returned = true;
-  });
+  std::jthread run = RunInBackground(dispatcher, returned);
   ASSERT_TRUE(WaitFor([&] { return store_.Claims() == 1; }));
   run.request_stop();
   EXPECT_TRUE(WaitFor([&] { return returned.load(); }, 2s)) << "Run slept through the stop";
@@ -498,9 +507,8 @@ TEST_F(DispatcherTest, RunGoesStraightOnAfterARoundThatFoundRows) {
   options.poll_max = 1h;
   for (int i = 0; i < 5; ++i) store_.Append("k" + std::to_string(i), "v");
   Dispatcher dispatcher = Make(options);
-  std::jthread run([&](std::stop_token stop) { dispatcher.Run(stop); });
   // Five rounds of one row each with no pause between them.
-  EXPECT_TRUE(WaitFor([&] { return dispatcher.Metrics().published == 5; }, 5s));
+  EXPECT_TRUE(RunUntilPublished(dispatcher, 5));
 }
 
 // --- Store errors -----------------------------------------------------------
@@ -540,15 +548,11 @@ TEST_F(DispatcherTest, StoreErrorOnClaimIsCountedAndTheClaimReleased) {
 }
 
 TEST_F(DispatcherTest, RunKeepsGoingAfterStoreErrors) {
-  DispatcherOptions options;
-  options.retry_base = 1ms;
-  options.retry_cap = 5ms;
   store_.Append("A", "A1");
   store_.FailClaims(2);
   store_.FailFinishes(1);
-  Dispatcher dispatcher = Make(options);
-  std::jthread run([&](std::stop_token stop) { dispatcher.Run(stop); });
-  ASSERT_TRUE(WaitFor([&] { return dispatcher.Metrics().published == 1; }));
+  Dispatcher dispatcher = Make(QuickRetries());
+  ASSERT_TRUE(RunUntilPublished(dispatcher, 1));
   EXPECT_EQ(dispatcher.Metrics().store_errors, 3u);
 }
 

@@ -1,11 +1,13 @@
 // The dispatcher tests' in-memory store keeps the OutboxStore contract, so
 // what they show holds for a real store too.
 #include "support/fake_outbox_store.h"
+
 #include "support/outbox_store_contract.h"
 
 namespace dispatch::test {
-namespace {
 
+// Named outside an anonymous namespace: CTest names each contract test after
+// the harness type.
 class FakeHarness {
  public:
   OutboxStore& Store() { return store_; }
@@ -22,5 +24,4 @@ class FakeHarness {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Fake, OutboxStoreContract, FakeHarness);
 
-}  // namespace
 }  // namespace dispatch::test

@@ -37,7 +37,10 @@ TEST(OutboxHeaders, TruncatedLengthIsAStoreErrorNamingTheColumn) {
 TEST(OutboxHeaders, TruncatedValueIsAStoreErrorSayingHowManyBytesWereExpected) {
   // Key "k", then a value announced as 5 bytes with 2 present.
   try {
-    DecodeHeaders(std::string("\x01\x00\x00\x00k\x05\x00\x00\x00" "ab", 11));
+    DecodeHeaders(
+        std::string("\x01\x00\x00\x00k\x05\x00\x00\x00"
+                    "ab",
+                    11));
     FAIL() << "decoded a truncated value";
   } catch (const StoreError& e) {
     EXPECT_THAT(e.what(), HasSubstr("corrupt headers column: a header value of 5 bytes"));

@@ -13,13 +13,10 @@
 #include "support/outbox_store_contract.h"
 
 namespace dispatch {
-namespace {
+namespace test {
 
-using namespace std::chrono_literals;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using SystemClock = std::chrono::system_clock;
-
+// Named outside an anonymous namespace: CTest names each contract test after
+// the harness type.
 class SqliteHarness {
  public:
   OutboxStore& Store() { return store_; }
@@ -32,13 +29,16 @@ class SqliteHarness {
   SqliteStore store_{":memory:"};
 };
 
-}  // namespace
-
-namespace test {
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboxStoreContract, SqliteHarness);
+
 }  // namespace test
 
 namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using SystemClock = std::chrono::system_clock;
 
 OutboxRow Row(const std::string& key, const std::string& payload,
               const std::string& topic = "orders") {
@@ -74,7 +74,9 @@ class RawConnection {
     EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
   }
   ~RawConnection() { sqlite3_close(db_); }
-  int Exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
+  int Exec(const std::string& sql) {
+    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  }
   std::vector<std::string> Column(const std::string& sql) {
     std::vector<std::string> out;
     sqlite3_exec(
@@ -94,9 +96,9 @@ class RawConnection {
 TEST(SqliteStore, SchemaKeepsRetryAtAndCreatedAtInMillisecondsSinceTheEpoch) {
   SqliteFile file("schema_outbox.db");
   SqliteStore store(file.path());
-  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          SystemClock::now().time_since_epoch())
-                          .count();
+  const auto before =
+      std::chrono::duration_cast<std::chrono::milliseconds>(SystemClock::now().time_since_epoch())
+          .count();
   const auto id = store.Append({Row("A", "A1")}).at(0);
   ASSERT_EQ(store.Claim(10, SystemClock::now()).size(), 1u);
   const auto retry_at = SystemClock::time_point(std::chrono::milliseconds(4'102'444'800'000));
@@ -187,8 +189,7 @@ TEST(SqliteStore, FinishRejectsARowOutsideTheClaimAndRecordsNothing) {
 
 TEST(SqliteStore, AppendCountAndIdsByStateAndTopic) {
   SqliteStore store(":memory:");
-  const auto ids =
-      store.Append({Row("A", "A1"), Row("P", "P1", "payments"), Row("B", "poison")});
+  const auto ids = store.Append({Row("A", "A1"), Row("P", "P1", "payments"), Row("B", "poison")});
   ASSERT_EQ(store.Claim(10, SystemClock::now()).size(), 3u);
   store.Finish({ids[0], ids[1]}, {RowFailure{ids[2], "too large", true, {}}});
   EXPECT_THAT(store.Ids(RowState::kPublished), ElementsAre(ids[0], ids[1]));
