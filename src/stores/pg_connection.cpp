@@ -187,14 +187,17 @@ void Connection::Reconnect() {
 
 std::string Connection::Describe(std::string_view what, std::string_view reason) const {
   std::string text = Trimmed(std::string(reason));
-  for (std::size_t pos; !password_.empty() && (pos = text.find(password_)) != std::string::npos;) {
-    text.replace(pos, password_.size(), "********");
+  constexpr std::string_view kMask = "********";
+  for (std::size_t pos = 0;
+       !password_.empty() && (pos = text.find(password_, pos)) != std::string::npos;
+       pos += kMask.size()) {
+    text.replace(pos, password_.size(), kMask);
   }
   return "postgres store: " + std::string(what) + " failed: " + text;
 }
 
-bool IsNull(const PGresult* result, int row, int column) {
-  return PQgetisnull(result, row, column) != 0;
+bool Bool(const PGresult* result, int row, int column) {
+  return PQgetvalue(result, row, column)[0] != 0;
 }
 
 std::int64_t Int64(const PGresult* result, int row, int column) {

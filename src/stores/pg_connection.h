@@ -81,7 +81,7 @@ class Connection {
 };
 
 // Binary result columns.
-bool IsNull(const PGresult* result, int row, int column);
+bool Bool(const PGresult* result, int row, int column);
 std::int64_t Int64(const PGresult* result, int row, int column);
 std::int32_t Int32(const PGresult* result, int row, int column);
 std::string Bytes(const PGresult* result, int row, int column);

@@ -26,13 +26,18 @@ CREATE TABLE IF NOT EXISTS outbox_schema_migrations (
 )
 )sql";
 
-// Head rows: pending rows with no earlier pending row of their key, due at
-// $1, after id $2, oldest first. One per key.
-constexpr const char* kHeadsSql = R"sql(
-SELECT o.id, o.key FROM outbox o
-WHERE o.state = 'pending' AND o.id > $2 AND (o.retry_at IS NULL OR o.retry_at <= $1)
-  AND NOT EXISTS (SELECT 1 FROM outbox e
-                  WHERE e.state = 'pending' AND e.key = o.key AND e.id < o.id)
+// A window of the pending rows after id $2, oldest first, up to $3, each
+// with whether it is its key's head (no earlier pending row of its key) and
+// whether it is due at $1. Claims read windows until the keys they locked
+// cover their limit, so a deep backlog of few keys costs one window, not a
+// walk over the whole backlog.
+constexpr const char* kWindowSql = R"sql(
+SELECT o.id, o.key,
+       NOT EXISTS (SELECT 1 FROM outbox e
+                   WHERE e.state = 'pending' AND e.key = o.key AND e.id < o.id) AS head,
+       (o.retry_at IS NULL OR o.retry_at <= $1) AS due
+FROM outbox o
+WHERE o.state = 'pending' AND o.id > $2
 ORDER BY o.id LIMIT $3
 )sql";
 
@@ -45,13 +50,13 @@ SELECT k FROM unnest($1::text[]) AS k
 WHERE pg_try_advisory_xact_lock('outbox'::regclass::oid::int4, hashtext(k))
 )sql";
 
-// The claim's rows: pending rows of the locked keys, read after the locks
-// were taken (a new READ COMMITTED snapshot, so a key's rows published by a
-// claim that ended in between are seen as published), up to the first row
-// of the key that is not due.
+// The claim's rows: pending rows of the locked keys up to the last id the
+// windows read ($4), read after the locks were taken (a new READ COMMITTED
+// snapshot, so a key's rows published by a claim that ended in between are
+// seen as published), up to the first row of the key that is not due.
 constexpr const char* kRowsSql = R"sql(
 SELECT o.id, o.key, o.topic, o.payload, o.headers, o.attempts, o.created_at FROM outbox o
-WHERE o.state = 'pending' AND o.key = ANY($2::text[])
+WHERE o.state = 'pending' AND o.key = ANY($2::text[]) AND o.id <= $4
   AND NOT EXISTS (SELECT 1 FROM outbox e
                   WHERE e.state = 'pending' AND e.key = o.key AND e.id <= o.id
                     AND e.retry_at > $1)
@@ -114,30 +119,55 @@ struct PostgresStore::Impl {
     claimed.clear();
   }
 
-  std::vector<std::string> LockDueKeys(std::size_t limit,
-                                       std::chrono::system_clock::time_point now) {
-    std::vector<std::string> locked;
-    std::int64_t after = 0;
-    while (locked.size() < limit) {
-      const std::size_t wanted = limit - locked.size();
-      const pg::Result heads =
-          connection.Exec("claim (reading due keys)", kHeadsSql,
-                          pg::Params().Time(now).Int(after).Int(static_cast<std::int64_t>(wanted)));
-      const int n = PQntuples(heads.get());
+  struct LockedKeys {
+    std::vector<std::string> keys;
+    std::int64_t through_id = 0;  // the last id the windows read
+  };
+
+  // Locks the keys whose head is due, oldest head first, until their rows in
+  // the windows read cover `limit` or the pending rows end. A window is
+  // considered up to the row where its rows, counting those of keys about to
+  // be locked, reach the limit, so that no more keys are locked than the
+  // claim can fill; a key that another claim holds does not count, and the
+  // next window goes on from there.
+  LockedKeys LockDueKeys(std::size_t limit, std::chrono::system_clock::time_point now) {
+    LockedKeys locked;
+    std::unordered_set<std::string> mine;
+    std::size_t rows_of_mine = 0;
+    const std::size_t window = 2 * limit;
+    while (rows_of_mine < limit) {
+      const pg::Result rows = connection.Exec(
+          "claim (reading pending rows)", kWindowSql,
+          pg::Params().Time(now).Int(locked.through_id).Int(static_cast<std::int64_t>(window)));
+      const int n = PQntuples(rows.get());
       if (n == 0) break;
-      std::vector<std::string> keys;
-      for (int i = 0; i < n; ++i) keys.push_back(pg::Bytes(heads.get(), i, 1));
-      after = pg::Int64(heads.get(), n - 1, 0);
-      const pg::Result got =
-          connection.Exec("claim (locking keys)", kLockKeysSql, pg::Params().TextArray(keys));
-      for (int i = 0; i < PQntuples(got.get()); ++i) {
-        std::string key = pg::Bytes(got.get(), i, 0);
-        // A key met again (its head moved on in between) is locked already.
-        if (std::find(locked.begin(), locked.end(), key) == locked.end()) {
-          locked.push_back(std::move(key));
+      std::vector<std::string> candidates;
+      std::unordered_set<std::string> wanted;
+      std::size_t hoped = rows_of_mine;
+      int considered = 0;
+      while (considered < n && hoped < limit) {
+        std::string key = pg::Bytes(rows.get(), considered, 1);
+        if (mine.count(key) || wanted.count(key)) {
+          ++hoped;
+        } else if (pg::Bool(rows.get(), considered, 2) && pg::Bool(rows.get(), considered, 3)) {
+          ++hoped;
+          wanted.insert(key);
+          candidates.push_back(std::move(key));
+        }
+        ++considered;
+      }
+      locked.through_id = pg::Int64(rows.get(), considered - 1, 0);
+      if (!candidates.empty()) {
+        const pg::Result got = connection.Exec("claim (locking keys)", kLockKeysSql,
+                                               pg::Params().TextArray(candidates));
+        for (int i = 0; i < PQntuples(got.get()); ++i) {
+          std::string key = pg::Bytes(got.get(), i, 0);
+          mine.insert(key);
+          locked.keys.push_back(std::move(key));
         }
       }
-      if (static_cast<std::size_t>(n) < wanted) break;
+      for (int i = 0; i < considered; ++i) rows_of_mine += mine.count(pg::Bytes(rows.get(), i, 1));
+      if (considered == n && static_cast<std::size_t>(n) < window) break;
     }
     return locked;
   }
@@ -189,11 +219,14 @@ std::vector<OutboxRow> PostgresStore::Claim(std::size_t limit,
   c.Exec("claim (begin)", "BEGIN ISOLATION LEVEL READ COMMITTED");
   std::vector<OutboxRow> rows;
   try {
-    const std::vector<std::string> keys = impl_->LockDueKeys(limit, now);
-    if (!keys.empty()) {
-      const pg::Result got =
-          c.Exec("claim (reading rows)", kRowsSql,
-                 pg::Params().Time(now).TextArray(keys).Int(static_cast<std::int64_t>(limit)));
+    const Impl::LockedKeys locked = impl_->LockDueKeys(limit, now);
+    if (!locked.keys.empty()) {
+      const pg::Result got = c.Exec("claim (reading rows)", kRowsSql,
+                                    pg::Params()
+                                        .Time(now)
+                                        .TextArray(locked.keys)
+                                        .Int(static_cast<std::int64_t>(limit))
+                                        .Int(locked.through_id));
       const PGresult* r = got.get();
       for (int i = 0; i < PQntuples(r); ++i) {
         OutboxRow row;

@@ -37,6 +37,15 @@ TEST(PostgresSeveralDispatchers, AClaimLooksPastKeysHeldElsewhereForItsLimit) {
   EXPECT_EQ(IdsOf(second.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[2], ids[3]}));
 }
 
+TEST(PostgresSeveralDispatchers, AClaimLeavesTheKeysItCannotFillToTheOthers) {
+  ScratchDatabase db;
+  PostgresStore first(db.Conninfo());
+  PostgresStore second(db.Conninfo());
+  const auto ids = first.Append({Row("a"), Row("a"), Row("a"), Row("b")});
+  ASSERT_EQ(IdsOf(first.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[0], ids[1]}));
+  EXPECT_EQ(IdsOf(second.Claim(10, Clock::now())), (std::vector<std::int64_t>{ids[3]}));
+}
+
 TEST(PostgresSeveralDispatchers, AKeyIsReadAfterItsLockSoRowsFinishedMeanwhileAreNotHandedOut) {
   ScratchDatabase db;
   PostgresStore first(db.Conninfo());

@@ -38,18 +38,29 @@ TEST(PostgresSecrets, AConnectionStringThatDoesNotParseIsNotRepeated) {
   EXPECT_EQ(error.find("127.0.0.1"), std::string::npos) << error;
 }
 
-TEST(PostgresSecrets, ThePasswordIsMaskedWhereTheServerQuotesIt) {
-  // A role whose password is also the name of the (missing) database it
-  // asks for: the server's reason quotes the name.
-  ScratchDatabase db;
+// The error of a role with `password` that asks for a database of that
+// name, which does not exist: the server's reason quotes the name.
+std::string ErrorQuotingThePassword(const ScratchDatabase& db, const std::string& password) {
   const std::string role = db.name() + "_role";
-  Query(ServerConninfo(), "CREATE ROLE " + role + " LOGIN PASSWORD '" + kSecret + "'");
-  const std::string error = ConstructionError(db.Conninfo() + " user=" + role +
-                                              " password=" + kSecret + " dbname=" + kSecret);
+  Query(ServerConninfo(), "CREATE ROLE " + role + " LOGIN PASSWORD '" + password + "'");
+  const std::string error = ConstructionError(db.Conninfo() + " user=" + role + " password='" +
+                                              password + "' dbname='" + password + "'");
   Query(ServerConninfo(), "DROP ROLE " + role);
+  return error;
+}
+
+TEST(PostgresSecrets, ThePasswordIsMaskedWhereTheServerQuotesIt) {
+  ScratchDatabase db;
+  const std::string error = ErrorQuotingThePassword(db, kSecret);
   EXPECT_NE(error.find("does not exist"), std::string::npos) << error;
   EXPECT_NE(error.find("********"), std::string::npos) << error;
   EXPECT_EQ(error.find(kSecret), std::string::npos) << error;
+}
+
+TEST(PostgresSecrets, APasswordThatIsPartOfTheMaskIsMaskedOnce) {
+  ScratchDatabase db;
+  const std::string error = ErrorQuotingThePassword(db, "*");
+  EXPECT_NE(error.find("database \"********\" does not exist"), std::string::npos) << error;
 }
 
 TEST(PostgresSecrets, AnErrorAfterConnectingDoesNotNameThePassword) {
