@@ -271,8 +271,7 @@ int Dispatch(Store& store, const std::string& where, const Options& opt,
       std::this_thread::sleep_for(options.poll_min);
       continue;
     }
-    rounds_without_progress =
-        round.published + round.parked == 0 ? rounds_without_progress + 1 : 0;
+    rounds_without_progress = round.published + round.parked == 0 ? rounds_without_progress + 1 : 0;
     const auto now = Clock::now();
     if (now - last_progress >= 1s) {
       const double secs = std::chrono::duration<double>(now - start).count();

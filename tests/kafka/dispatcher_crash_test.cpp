@@ -183,7 +183,8 @@ TEST_F(DispatcherCrash, FourWorkersUnderKillsPublishEveryRowAtLeastOnceInKeyOrde
   for (std::size_t first = 0; first < total; first += kChunk) {
     std::vector<OutboxRow> rows;
     for (std::size_t i = first; i < std::min(total, first + kChunk); ++i) {
-      rows.push_back(Row("key-" + std::to_string(i % kKeys), "row " + std::to_string(i), {}, topic));
+      rows.push_back(
+          Row("key-" + std::to_string(i % kKeys), "row " + std::to_string(i), {}, topic));
       if (i % (total / kPoisonRows) == total / kPoisonRows / 2) {
         rows.back().payload.append(2'000'000, 'x');
       }
@@ -295,12 +296,12 @@ TEST_F(DispatcherCrash, FourWorkersUnderKillsPublishEveryRowAtLeastOnceInKeyOrde
     }
   }
   SqlSession sql(db.Conninfo("crash-check"));
-  const std::map<std::int64_t, int> attempts = ParsePairs(
-      sql.Query("SELECT string_agg(id || ':' || attempts, ',') FROM outbox "
-                "WHERE attempts > 0 AND state = 'published'"));
-  const std::string retry_errors =
-      sql.Query("SELECT string_agg(DISTINCT last_error, ' | ') FROM outbox "
-                "WHERE attempts > 0 AND state = 'published'");
+  const std::map<std::int64_t, int> attempts =
+      ParsePairs(sql.Query("SELECT string_agg(id || ':' || attempts, ',') FROM outbox "
+                           "WHERE attempts > 0 AND state = 'published'"));
+  const std::string retry_errors = sql.Query(
+      "SELECT string_agg(DISTINCT last_error, ' | ') FROM outbox "
+      "WHERE attempts > 0 AND state = 'published'");
   std::size_t duplicates = 0;
   std::size_t by_kill = 0;
   std::size_t by_retry = 0;
