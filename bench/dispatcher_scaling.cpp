@@ -11,8 +11,9 @@
 // default replication). A run's rate is taken between 10% and 90% of the
 // rows marked published, so the processes' start (connect, migrate, first
 // metadata) and the tail (the last keys' rows) do not count; the whole-run
-// rate is printed beside it. The SQLite figure is outbox_demo's own (its
-// rows/s over the whole dispatch, its sample events: orders and payments of
+// rate is printed beside it, and how busy the machine's cores were (every
+// process on it: brokers, PostgreSQL, workers, and anything else running). The SQLite figure is
+// outbox_demo's own (its rows/s over the whole dispatch, its sample events: orders and payments of
 // N/8 aggregates with two headers, one row in 1000 oversized and parked).
 // The whole sequence runs R times (default 2), since on a shared machine one
 // run can land on a busy minute; every run is printed, and the JSON line
@@ -31,6 +32,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,6 +40,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "bench_util.h"
@@ -160,9 +163,32 @@ double JsonNumber(const std::string& text, const std::string& key) {
 }
 
 struct Rate {
-  double steady = 0;  // rows/s between 10% and 90% published
-  double whole = 0;   // rows/s from the workers' start to the last row
+  double steady = 0;      // rows/s between 10% and 90% published
+  double whole = 0;       // rows/s from the workers' start to the last row
+  double cores_busy = 0;  // the machine's, over the whole run: all processes, not only ours
 };
+
+// Busy and total jiffies of all cores so far (the first line of /proc/stat).
+std::pair<double, double> CpuJiffies() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  stat >> cpu;
+  double total = 0;
+  double idle = 0;
+  for (int field = 0; field < 8; ++field) {
+    double value = 0;
+    stat >> value;
+    total += value;
+    if (field == 3 || field == 4) idle += value;  // idle, iowait
+  }
+  return {total - idle, total};
+}
+
+// Cores busy on average between two CpuJiffies samples.
+double CoresBusy(std::pair<double, double> before, std::pair<double, double> after) {
+  return (after.first - before.first) / (after.second - before.second) *
+         static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+}
 
 // `processes` outbox_workers on a fresh database of `rows` rows.
 Rate RunWorkers(const Options& o, int processes, int run) {
@@ -176,15 +202,17 @@ Rate RunWorkers(const Options& o, int processes, int run) {
   // libpq takes the last value of a repeated keyword.
   const std::string conninfo = o.postgres + " dbname=" + database;
   { dispatch::PostgresStore migrate(conninfo); }
-  Sql(conninfo,
-      "INSERT INTO outbox (key, topic, payload) SELECT 'key-' || (i % " + std::to_string(o.keys) +
-          "), '" + topic + "', convert_to(rpad('row ' || i, 100, '.'), 'UTF8') " +
-          "FROM generate_series(0, " + std::to_string(o.rows - 1) + ") AS i ORDER BY i");
+  Sql(conninfo, "INSERT INTO outbox (key, topic, payload) SELECT 'key-' || (i % " +
+                    std::to_string(o.keys) + "), '" + topic +
+                    "', convert_to(rpad('row ' || i, 100, '.'), 'UTF8') " +
+                    "FROM generate_series(0, " + std::to_string(o.rows - 1) + ") AS i ORDER BY i");
 
   std::vector<pid_t> workers;
+  const auto cpu_before = CpuJiffies();
   const auto start = Clock::now();
   for (int i = 0; i < processes; ++i) {
-    workers.push_back(Spawn({DISPATCH_OUTBOX_WORKER, "--postgres", conninfo, "--brokers", o.brokers}));
+    workers.push_back(
+        Spawn({DISPATCH_OUTBOX_WORKER, "--postgres", conninfo, "--brokers", o.brokers}));
   }
   std::optional<Clock::time_point> at10;
   std::optional<Clock::time_point> at90;
@@ -192,12 +220,13 @@ Rate RunWorkers(const Options& o, int processes, int run) {
   long published = 0;
   while (published < o.rows && Clock::now() < bound) {
     std::this_thread::sleep_for(100ms);
-    published = std::atol(
-        Sql(conninfo, "SELECT count(*) FROM outbox WHERE state = 'published'").c_str());
+    published =
+        std::atol(Sql(conninfo, "SELECT count(*) FROM outbox WHERE state = 'published'").c_str());
     if (!at10 && published >= o.rows / 10) at10 = Clock::now();
     if (!at90 && published >= o.rows * 9 / 10) at90 = Clock::now();
   }
   const double whole_s = bench::SecondsSince(start);
+  const auto cpu_after = CpuJiffies();
   for (pid_t pid : workers) kill(pid, SIGTERM);
   for (pid_t pid : workers) waitpid(pid, nullptr, 0);
   Sql(o.postgres, "DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");
@@ -206,9 +235,10 @@ Rate RunWorkers(const Options& o, int processes, int run) {
                              std::to_string(published) + " rows published within 600 s");
   }
   Rate rate;
-  rate.steady = 0.8 * static_cast<double>(o.rows) /
-                std::chrono::duration<double>(*at90 - *at10).count();
+  rate.steady =
+      0.8 * static_cast<double>(o.rows) / std::chrono::duration<double>(*at90 - *at10).count();
   rate.whole = static_cast<double>(o.rows) / whole_s;
+  rate.cores_busy = CoresBusy(cpu_before, cpu_after);
   return rate;
 }
 
@@ -225,22 +255,28 @@ int main(int argc, char** argv) {
     std::map<int, std::vector<Rate>> rates;
     for (int run = 1; run <= o.repeat; ++run) {
       int demo_out = -1;
+      const auto cpu_before = CpuJiffies();
       const pid_t demo = Spawn({DISPATCH_OUTBOX_DEMO, "--brokers", o.brokers, "--events",
                                 std::to_string(o.rows), "--json"},
                                &demo_out);
       const std::string demo_text = ReadAll(demo_out);
       waitpid(demo, nullptr, 0);
+      const auto cpu_after = CpuJiffies();
       sqlite.push_back(JsonNumber(demo_text, "demo_rows_per_s"));
-      std::printf("run %d: SQLite, outbox_demo x1: %.0f rows/s whole run (verified: %s)\n", run,
-                  sqlite.back(),
-                  demo_text.find("\"verified\": true") != std::string::npos ? "yes" : "no");
+      std::printf(
+          "run %d: SQLite, outbox_demo x1: %.0f rows/s whole run (verified: %s), %.2f cores "
+          "busy\n",
+          run, sqlite.back(),
+          demo_text.find("\"verified\": true") != std::string::npos ? "yes" : "no",
+          CoresBusy(cpu_before, cpu_after));
       std::fflush(stdout);
       for (int n : o.processes) {
         const Rate rate = RunWorkers(o, n, run);
         rates[n].push_back(rate);
-        std::printf("run %d: PostgreSQL, outbox_worker x%d: %.0f rows/s (10%%-90%%), %.0f rows/s "
-                    "whole run\n",
-                    run, n, rate.steady, rate.whole);
+        std::printf(
+            "run %d: PostgreSQL, outbox_worker x%d: %.0f rows/s (10%%-90%%), %.0f rows/s "
+            "whole run, %.2f cores busy\n",
+            run, n, rate.steady, rate.whole, rate.cores_busy);
         std::fflush(stdout);
       }
     }
