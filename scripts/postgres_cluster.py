@@ -18,7 +18,8 @@ initdb and the server as the unprivileged `postgres` user (Debian's package
 creates it), with the data in a fresh directory under /tmp that this user
 owns: the build folder may sit where that user cannot enter. Run as anyone
 else, it runs them as that user, again under /tmp. Either way DIR only
-holds the files above and, after stop, the server's log (DIR/server.log).
+holds the files above, a lock file (runs on one DIR take turns) and, after
+stop, the server's log (DIR/server.log).
 
 stop is idempotent: it stops the server of DIR/cluster.json if one runs
 (fast shutdown, then SIGKILL of the postmaster's own pid, never by name),
@@ -26,6 +27,7 @@ keeps the log, and deletes the data.
 """
 
 import argparse
+import fcntl
 import glob
 import json
 import os
@@ -97,7 +99,6 @@ def tail(path, lines=40):
 
 
 def start(args):
-    os.makedirs(args.dir, exist_ok=True)
     stop(args)  # a server left behind by an interrupted run
     bindir = bin_dir()
     account = server_account()
@@ -205,7 +206,13 @@ def main():
     parser.add_argument("--dir", required=True, help="where conninfo and cluster.json go")
     args = parser.parse_args()
     args.dir = os.path.abspath(args.dir)
-    start(args) if args.command == "start" else stop(args)
+    os.makedirs(args.dir, exist_ok=True)
+    # Two runs on one DIR at once (two ctest runs in one build folder) take
+    # turns: otherwise the second start could overwrite cluster.json and
+    # leave the first server running with nothing to stop it.
+    with open(os.path.join(args.dir, "lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        start(args) if args.command == "start" else stop(args)
 
 
 if __name__ == "__main__":

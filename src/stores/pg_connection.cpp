@@ -20,9 +20,19 @@ std::uint64_t ReadBigEndian(const char* bytes, int size) {
   return value;
 }
 
-std::string Trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
+// libpq's messages span lines ("...failed: Connection refused\n\tIs the
+// server running..."); an error text is one line, for logs.
+std::string OneLine(std::string_view text) {
+  std::string line;
+  for (char c : text) {
+    if (c == '\n' || c == '\t') {
+      if (!line.empty() && line.back() != ' ') line += ' ';
+    } else {
+      line += c;
+    }
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line;
 }
 
 // The password of a connection string, to mask in error texts; empty when
@@ -186,7 +196,7 @@ void Connection::Reconnect() {
 }
 
 std::string Connection::Describe(std::string_view what, std::string_view reason) const {
-  std::string text = Trimmed(std::string(reason));
+  std::string text = OneLine(reason);
   constexpr std::string_view kMask = "********";
   for (std::size_t pos = 0;
        !password_.empty() && (pos = text.find(password_, pos)) != std::string::npos;

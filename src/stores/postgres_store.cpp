@@ -85,14 +85,9 @@ const char* StateName(PostgresStore::State state) {
 }
 
 std::string SessionSetup(const PostgresStoreOptions& options) {
-  // A claim relies on each statement seeing what committed before it
-  // started (READ COMMITTED), whatever default the role or database has.
-  std::string sql = "SET default_transaction_isolation = 'read committed';";
-  if (options.claim_idle_timeout.count() > 0) {
-    sql += "SET idle_in_transaction_session_timeout = " +
-           std::to_string(options.claim_idle_timeout.count()) + ";";
-  }
-  return sql;
+  if (options.claim_idle_timeout.count() <= 0) return "";
+  return "SET idle_in_transaction_session_timeout = " +
+         std::to_string(options.claim_idle_timeout.count());
 }
 
 }  // namespace
@@ -216,6 +211,8 @@ std::vector<OutboxRow> PostgresStore::Claim(std::size_t limit,
   if (limit == 0) return {};
   impl_->Ready();
   pg::Connection& c = impl_->connection;
+  // Each statement must see what committed before it started (the rows are
+  // read again after locking), whatever default the role or database has.
   c.Exec("claim (begin)", "BEGIN ISOLATION LEVEL READ COMMITTED");
   std::vector<OutboxRow> rows;
   try {

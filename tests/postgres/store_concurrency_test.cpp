@@ -18,45 +18,42 @@ using Clock = std::chrono::system_clock;
 using State = PostgresStore::State;
 constexpr auto kPromptly = std::chrono::seconds(10);
 
-TEST(PostgresSeveralDispatchers, AKeyHeldByOneClaimIsNotHandedToAnother) {
-  ScratchDatabase db;
-  PostgresStore first(db.Conninfo());
-  PostgresStore second(db.Conninfo());
-  const auto ids = first.Append({Row("a"), Row("b"), Row("a"), Row("c")});
-  ASSERT_EQ(IdsOf(first.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[0], ids[1]}));
+// Two dispatchers' stores, each on its own connection, on one outbox.
+class PostgresTwoDispatchers : public ::testing::Test {
+ protected:
+  ScratchDatabase db_;
+  PostgresStore first_{db_.Conninfo()};
+  PostgresStore second_{db_.Conninfo()};
+};
+
+TEST_F(PostgresTwoDispatchers, AKeyHeldByOneClaimIsNotHandedToAnother) {
+  const auto ids = first_.Append({Row("a"), Row("b"), Row("a"), Row("c")});
+  ASSERT_EQ(IdsOf(first_.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[0], ids[1]}));
   // Key a's second row waits for the first claim; c is free.
-  EXPECT_EQ(IdsOf(second.Claim(10, Clock::now())), (std::vector<std::int64_t>{ids[3]}));
+  EXPECT_EQ(IdsOf(second_.Claim(10, Clock::now())), (std::vector<std::int64_t>{ids[3]}));
 }
 
-TEST(PostgresSeveralDispatchers, AClaimLooksPastKeysHeldElsewhereForItsLimit) {
-  ScratchDatabase db;
-  PostgresStore first(db.Conninfo());
-  PostgresStore second(db.Conninfo());
-  const auto ids = first.Append({Row("a"), Row("b"), Row("c"), Row("d")});
-  ASSERT_EQ(first.Claim(2, Clock::now()).size(), 2u);
-  EXPECT_EQ(IdsOf(second.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[2], ids[3]}));
+TEST_F(PostgresTwoDispatchers, AClaimLooksPastKeysHeldElsewhereForItsLimit) {
+  const auto ids = first_.Append({Row("a"), Row("b"), Row("c"), Row("d")});
+  ASSERT_EQ(first_.Claim(2, Clock::now()).size(), 2u);
+  EXPECT_EQ(IdsOf(second_.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[2], ids[3]}));
 }
 
-TEST(PostgresSeveralDispatchers, AClaimLeavesTheKeysItCannotFillToTheOthers) {
-  ScratchDatabase db;
-  PostgresStore first(db.Conninfo());
-  PostgresStore second(db.Conninfo());
-  const auto ids = first.Append({Row("a"), Row("a"), Row("a"), Row("b")});
-  ASSERT_EQ(IdsOf(first.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[0], ids[1]}));
-  EXPECT_EQ(IdsOf(second.Claim(10, Clock::now())), (std::vector<std::int64_t>{ids[3]}));
+TEST_F(PostgresTwoDispatchers, AClaimLeavesTheKeysItCannotFillToTheOthers) {
+  const auto ids = first_.Append({Row("a"), Row("a"), Row("a"), Row("b")});
+  ASSERT_EQ(IdsOf(first_.Claim(2, Clock::now())), (std::vector<std::int64_t>{ids[0], ids[1]}));
+  EXPECT_EQ(IdsOf(second_.Claim(10, Clock::now())), (std::vector<std::int64_t>{ids[3]}));
 }
 
-TEST(PostgresSeveralDispatchers, AKeyIsReadAfterItsLockSoRowsFinishedMeanwhileAreNotHandedOut) {
-  ScratchDatabase db;
-  PostgresStore first(db.Conninfo());
-  PostgresStore second(db.Conninfo());
-  const auto ids = first.Append({Row("a"), Row("a"), Row("a")});
-  ASSERT_EQ(first.Claim(2, Clock::now()).size(), 2u);
-  EXPECT_TRUE(second.Claim(10, Clock::now()).empty());
-  first.Finish({ids[0]}, {RowFailure{ids[1], "down", false, Clock::now() + std::chrono::hours(1)}});
+TEST_F(PostgresTwoDispatchers, AKeyIsReadAfterItsLockSoRowsFinishedMeanwhileAreNotHandedOut) {
+  const auto ids = first_.Append({Row("a"), Row("a"), Row("a")});
+  ASSERT_EQ(first_.Claim(2, Clock::now()).size(), 2u);
+  EXPECT_TRUE(second_.Claim(10, Clock::now()).empty());
+  first_.Finish({ids[0]},
+                {RowFailure{ids[1], "down", false, Clock::now() + std::chrono::hours(1)}});
   // Row 2 backs off: the key's head is not due, so row 3 waits too.
-  EXPECT_TRUE(second.Claim(10, Clock::now()).empty());
-  EXPECT_EQ(IdsOf(second.Claim(10, Clock::now() + std::chrono::hours(2))),
+  EXPECT_TRUE(second_.Claim(10, Clock::now()).empty());
+  EXPECT_EQ(IdsOf(second_.Claim(10, Clock::now() + std::chrono::hours(2))),
             (std::vector<std::int64_t>{ids[1], ids[2]}));
 }
 

@@ -12,8 +12,9 @@
 #include "support/outbox_store_contract.h"
 
 namespace dispatch::test {
-namespace {
 
+// Named outside an anonymous namespace: CTest names each contract test after
+// the harness type.
 class PostgresHarness {
  public:
   OutboxStore& Store() { return store_; }
@@ -26,8 +27,6 @@ class PostgresHarness {
   ScratchDatabase db_;
   PostgresStore store_{db_.Conninfo()};
 };
-
-}  // namespace
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, OutboxStoreContract, PostgresHarness);
 

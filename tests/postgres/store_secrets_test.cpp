@@ -30,6 +30,16 @@ TEST(PostgresSecrets, AWrongPasswordIsReportedWithoutIt) {
   EXPECT_EQ(error.find(kSecret), std::string::npos) << error;
 }
 
+TEST(PostgresSecrets, AnUnreachableServerIsReportedOnOneLineWithoutThePassword) {
+  // Nothing listens on port 1; libpq's reason spans two lines.
+  const std::string error =
+      ConstructionError(std::string("host=127.0.0.1 port=1 password=") + kSecret);
+  EXPECT_NE(error.find("connect failed"), std::string::npos) << error;
+  EXPECT_NE(error.find("Connection refused"), std::string::npos) << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  EXPECT_EQ(error.find(kSecret), std::string::npos) << error;
+}
+
 TEST(PostgresSecrets, AConnectionStringThatDoesNotParseIsNotRepeated) {
   const std::string error =
       ConstructionError(std::string("host=127.0.0.1 password='") + kSecret + " dbname=x");

@@ -18,6 +18,7 @@
 
 namespace dispatch {
 
+/// How a PostgresStore sets up its schema and its session.
 struct PostgresStoreOptions {
   /// Apply the migrations shipped with the library (sql/postgres/*.sql,
   /// compiled in) at construction, as Migrate() does. Turn it off when the
@@ -43,12 +44,18 @@ struct PostgresStoreOptions {
 /// connection string, and the password in it is masked wherever it appears.
 class PostgresStore final : public OutboxStore {
  public:
-  enum class State { kPending, kPublished, kParked };
+  /// Where a row is in its life (column `state`).
+  enum class State {
+    kPending,    ///< waiting to be published (or for its retry_at)
+    kPublished,  ///< acknowledged by the broker and marked
+    kParked,     ///< failed permanently; kept with its error, never claimed again
+  };
 
+  /// Rows per state.
   struct Counts {
-    std::int64_t pending = 0;
-    std::int64_t published = 0;
-    std::int64_t parked = 0;
+    std::int64_t pending = 0;    ///< State::kPending
+    std::int64_t published = 0;  ///< State::kPublished
+    std::int64_t parked = 0;     ///< State::kParked
   };
 
   /// Connects with a libpq connection string ("host=... dbname=..." or a
