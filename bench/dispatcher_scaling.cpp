@@ -12,7 +12,8 @@
 // rows marked published, so the processes' start (connect, migrate, first
 // metadata) and the tail (the last keys' rows) do not count; the whole-run
 // rate is printed beside it, and how busy the machine's cores were (every
-// process on it: brokers, PostgreSQL, workers, and anything else running). The SQLite figure is
+// process on it: brokers, PostgreSQL, workers, and anything else running)
+// and how much of that the workers took. The SQLite figure is
 // outbox_demo's own (its rows/s over the whole dispatch, its sample events: orders and payments of
 // N/8 aggregates with two headers, one row in 1000 oversized and parked).
 // The whole sequence runs R times (default 2), since on a shared machine one
@@ -25,6 +26,7 @@
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,9 +165,10 @@ double JsonNumber(const std::string& text, const std::string& key) {
 }
 
 struct Rate {
-  double steady = 0;      // rows/s between 10% and 90% published
-  double whole = 0;       // rows/s from the workers' start to the last row
-  double cores_busy = 0;  // the machine's, over the whole run: all processes, not only ours
+  double steady = 0;        // rows/s between 10% and 90% published
+  double whole = 0;         // rows/s from the workers' start to the last row
+  double cores_busy = 0;    // the machine's, over the whole run: all processes, not only ours
+  double worker_cores = 0;  // the workers' own CPU time over the whole run, in cores
 };
 
 // Busy and total jiffies of all cores so far (the first line of /proc/stat).
@@ -228,7 +231,13 @@ Rate RunWorkers(const Options& o, int processes, int run) {
   const double whole_s = bench::SecondsSince(start);
   const auto cpu_after = CpuJiffies();
   for (pid_t pid : workers) kill(pid, SIGTERM);
-  for (pid_t pid : workers) waitpid(pid, nullptr, 0);
+  double worker_cpu_s = 0;
+  for (pid_t pid : workers) {
+    rusage usage{};
+    wait4(pid, nullptr, 0, &usage);
+    worker_cpu_s += static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                    static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  }
   Sql(o.postgres, "DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");
   if (published < o.rows) {
     throw std::runtime_error(std::to_string(processes) + " worker(s): only " +
@@ -239,6 +248,7 @@ Rate RunWorkers(const Options& o, int processes, int run) {
       0.8 * static_cast<double>(o.rows) / std::chrono::duration<double>(*at90 - *at10).count();
   rate.whole = static_cast<double>(o.rows) / whole_s;
   rate.cores_busy = CoresBusy(cpu_before, cpu_after);
+  rate.worker_cores = worker_cpu_s / whole_s;
   return rate;
 }
 
@@ -275,8 +285,8 @@ int main(int argc, char** argv) {
         rates[n].push_back(rate);
         std::printf(
             "run %d: PostgreSQL, outbox_worker x%d: %.0f rows/s (10%%-90%%), %.0f rows/s "
-            "whole run, %.2f cores busy\n",
-            run, n, rate.steady, rate.whole, rate.cores_busy);
+            "whole run, %.2f cores busy (%.2f of them the workers')\n",
+            run, n, rate.steady, rate.whole, rate.cores_busy, rate.worker_cores);
         std::fflush(stdout);
       }
     }
