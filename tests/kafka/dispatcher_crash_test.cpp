@@ -68,12 +68,16 @@ std::vector<std::int64_t> InFlight(const std::string& journal) {
   return open;
 }
 
-// One worker slot: the process running now and the journals of the ones
-// killed before it.
+// kWorkers outbox_worker processes, each in a slot with a journal of its
+// own; a killed one is replaced in its slot by a new process.
 class Workers {
  public:
   Workers(std::string conninfo, std::string bootstrap, std::string dir)
-      : conninfo_(std::move(conninfo)), bootstrap_(std::move(bootstrap)), dir_(std::move(dir)) {
+      : conninfo_(std::move(conninfo)),
+        bootstrap_(std::move(bootstrap)),
+        dir_(std::move(dir)),
+        running_(kWorkers),
+        journals_(kWorkers) {
     for (int slot = 0; slot < kWorkers; ++slot) Start(slot);
   }
 
@@ -109,10 +113,6 @@ class Workers {
     const std::string line = worker->ReadLine(30s);
     if (line.find("running") == std::string::npos) {
       throw std::runtime_error("outbox_worker did not start: '" + line + "'");
-    }
-    if (running_.size() <= static_cast<std::size_t>(slot)) {
-      running_.resize(slot + 1);
-      journals_.resize(slot + 1);
     }
     running_[slot] = std::move(worker);
     journals_[slot] = journal;
