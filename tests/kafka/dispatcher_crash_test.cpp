@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -199,7 +200,7 @@ TEST_F(DispatcherCrash, FourWorkersUnderKillsPublishEveryRowAtLeastOnceInKeyOrde
   const double seed_s = std::chrono::duration<double>(Clock::now() - test_start).count();
 
   const std::string journal_dir = ::testing::TempDir() + "/" + topic;
-  ASSERT_EQ(std::system(("mkdir -p " + journal_dir).c_str()), 0);
+  std::filesystem::create_directories(journal_dir);
   const auto dispatch_start = Clock::now();
   Workers workers(db.Conninfo("outbox-worker"), kafka_->bootstrap(), journal_dir);
 
@@ -237,10 +238,7 @@ TEST_F(DispatcherCrash, FourWorkersUnderKillsPublishEveryRowAtLeastOnceInKeyOrde
   ASSERT_TRUE(done) << "rows still pending after " << dispatch_s << " s: " << counts.pending;
   EXPECT_TRUE(workers.StopAll()) << "a worker did not stop cleanly on SIGTERM";
   ASSERT_GT(killed_broker_, 0) << "the leader kill never happened (too few rows?)";
-  if (!leader_restarted) {
-    kafka_->Restart(killed_broker_);
-    leader_restarted = true;
-  }
+  if (!leader_restarted) kafka_->Restart(killed_broker_);
   const int broker_killed = killed_broker_;
   killed_broker_ = -1;
 
