@@ -1,5 +1,6 @@
-// outbox_demo: a transactional outbox in SQLite, dispatched to Kafka by
-// dispatch::Dispatcher over dispatch::SqliteStore and a KafkaPublisher.
+// outbox_demo: a transactional outbox in SQLite (or PostgreSQL), dispatched
+// to Kafka by dispatch::Dispatcher over dispatch::SqliteStore (or
+// dispatch::PostgresStore) and a KafkaPublisher.
 //
 //   outbox_demo                         seed 5000 events, publish them to an
 //                                       embedded Kafka cluster, verify
@@ -7,6 +8,10 @@
 //                                       "orders" and "payments" must exist)
 //   outbox_demo --db FILE --events N    keep the outbox in FILE, seed N events
 //   outbox_demo --json                  end with a JSON summary line
+//   outbox_demo --postgres CONNINFO     the outbox in PostgreSQL instead (when
+//                                       built with libpq); use a database of
+//                                       its own: the check reads every row
+//                                       marked published back from Kafka
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +31,9 @@
 #include "dispatch/dispatcher.h"
 #include "dispatch/kafka/kafka_publisher.h"
 #include "dispatch/stores/sqlite_store.h"
+#if DISPATCH_DEMO_POSTGRES
+#include "dispatch/stores/postgres_store.h"
+#endif
 #include "dispatch/testing/embedded_kafka.h"
 
 namespace {
@@ -36,12 +44,14 @@ using namespace std::chrono_literals;
 struct Options {
   std::string brokers;
   std::string db;
+  std::string postgres;
   long events = 5000;
   bool json = false;
 };
 
 constexpr const char* kUsage =
-    "usage: outbox_demo [--brokers host:port[,host:port...]] [--db FILE] [--events N] [--json]";
+    "usage: outbox_demo [--brokers host:port[,host:port...]] [--db FILE | --postgres CONNINFO] "
+    "[--events N] [--json]";
 
 // Parses the command line; on a problem prints one line and exits 2.
 Options Parse(int argc, char** argv) {
@@ -62,6 +72,13 @@ Options Parse(int argc, char** argv) {
     } else if (a == "--db") {
       o.db = value();
       if (o.db.empty()) fail("--db: empty file name");
+    } else if (a == "--postgres") {
+#if DISPATCH_DEMO_POSTGRES
+      o.postgres = value();
+      if (o.postgres.empty()) fail("--postgres: empty connection string");
+#else
+      fail("--postgres: this outbox_demo was built without libpq");
+#endif
     } else if (a == "--events") {
       const std::string v = value();
       char* end = nullptr;
@@ -78,6 +95,7 @@ Options Parse(int argc, char** argv) {
       fail("unknown argument \"" + a + "\"");
     }
   }
+  if (!o.db.empty() && !o.postgres.empty()) fail("--db and --postgres: give one of them");
   return o;
 }
 
@@ -120,17 +138,28 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
+// The ids of the rows marked published, ascending; of one topic when `topic`
+// is not empty. The two stores name their states apart.
+std::vector<std::int64_t> PublishedIds(dispatch::SqliteStore& store, const std::string& topic) {
+  return store.Ids(dispatch::RowState::kPublished, topic);
+}
+#if DISPATCH_DEMO_POSTGRES
+std::vector<std::int64_t> PublishedIds(dispatch::PostgresStore& store, const std::string& topic) {
+  return store.Ids(dispatch::PostgresStore::State::kPublished, topic);
+}
+#endif
+
 // Reads both topics back and checks that every published row is there once,
 // and in id order per key. Returns the problems found (empty: verified).
-std::vector<std::string> Verify(dispatch::SqliteStore& store, const std::string& bootstrap,
-                                std::size_t* checked) {
+template <typename Store>
+std::vector<std::string> Verify(Store& store, const std::string& bootstrap, std::size_t* checked) {
   std::vector<std::string> problems;
-  const std::vector<std::int64_t> published_ids = store.Ids(dispatch::RowState::kPublished);
+  const std::vector<std::int64_t> published_ids = PublishedIds(store, "");
   const std::set<std::int64_t> published(published_ids.begin(), published_ids.end());
   std::map<std::int64_t, int> seen;
   for (const char* topic : {"orders", "payments"}) {
     // Stops as soon as everything published to the topic has been read.
-    const auto expected = store.Ids(dispatch::RowState::kPublished, topic).size();
+    const auto expected = PublishedIds(store, topic).size();
     const auto records = dispatch::testing::ReadTopic(bootstrap, topic, expected, 30s);
     std::map<std::string, std::int64_t> last_id_of_key;
     for (const auto& rec : records) {
@@ -191,6 +220,106 @@ class TimedPublisher : public dispatch::Publisher {
   std::vector<double>& latencies_ms_;
 };
 
+// Seeds `store` (described as `where`), dispatches it to `bootstrap` round by
+// round with progress lines, prints the summary and verifies what landed.
+// Returns the exit code. Throws StoreError and ConfigError.
+template <typename Store>
+int Dispatch(Store& store, const std::string& where, const Options& opt,
+             const std::string& bootstrap) {
+  if (opt.events > 0) store.Append(SampleEvents(opt.events));
+  const auto initial = store.Count();
+  std::printf("outbox %s: %lld pending rows\n", where.c_str(),
+              static_cast<long long>(initial.pending));
+
+  dispatch::kafka::KafkaConfig config = dispatch::kafka::DefaultKafkaConfig(Split(bootstrap));
+  config.write_timeout = 10s;
+  std::mutex log_mu;
+  std::string last_kafka_error;
+  config.log = [&](const dispatch::kafka::LogEntry& e) {
+    if (e.level <= dispatch::kafka::LogLevel::kError) {
+      std::lock_guard lock(log_mu);
+      last_kafka_error = std::string(e.message);
+    }
+  };
+  // Made here, so a bad configuration ends the demo at once (exit 2); the
+  // dispatcher makes the next ones if this one turns fatal.
+  auto first_publisher = std::make_unique<dispatch::kafka::KafkaPublisher>(config);
+  std::vector<double> latencies;
+  const dispatch::PublisherFactory factory = [&]() -> std::unique_ptr<dispatch::Publisher> {
+    std::unique_ptr<dispatch::Publisher> kafka = std::move(first_publisher);
+    if (!kafka) kafka = std::make_unique<dispatch::kafka::KafkaPublisher>(config);
+    return std::make_unique<TimedPublisher>(std::move(kafka), latencies);
+  };
+  const dispatch::DispatcherOptions options{
+      .batch_size = 500, .publish_timeout = 5s, .retry_base = 100ms, .retry_cap = 2s};
+  dispatch::Dispatcher dispatcher(store, factory, options);
+
+  const auto start = Clock::now();
+  auto last_progress = start;
+  std::size_t published = 0, retried = 0, parked = 0;
+  int rounds_without_progress = 0;
+  std::string last_error;
+  for (;;) {
+    const dispatch::RoundStats round = dispatcher.RunOnce();
+    published += round.published;
+    retried += round.retried;
+    parked += round.parked;
+    if (!round.last_error.empty()) last_error = round.last_error;
+    if (round.claimed == 0 && !round.round_failed) {
+      if (store.Count().pending == 0) break;
+      // Every pending row waits out its retry backoff.
+      std::this_thread::sleep_for(options.poll_min);
+      continue;
+    }
+    rounds_without_progress = round.published + round.parked == 0 ? rounds_without_progress + 1 : 0;
+    const auto now = Clock::now();
+    if (now - last_progress >= 1s) {
+      const double secs = std::chrono::duration<double>(now - start).count();
+      std::printf("progress: %.0f rows/s, published %zu, retried %zu, parked %zu\n",
+                  static_cast<double>(published) / secs, published, retried, parked);
+      std::fflush(stdout);
+      last_progress = now;
+    }
+    if (rounds_without_progress >= 2) {
+      std::lock_guard lock(log_mu);
+      std::fprintf(
+          stderr, "outbox_demo: no progress against brokers %s: %s%s%s\n", bootstrap.c_str(),
+          last_error.c_str(),
+          last_kafka_error.empty() ? "" : "; last client error: ", last_kafka_error.c_str());
+      return 1;
+    }
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  const auto counts = store.Count();
+  const double rows_per_s = secs > 0 ? static_cast<double>(published + parked) / secs : 0;
+  std::printf(
+      "summary: rows %lld, published %zu, parked %zu, still pending %lld, %.0f rows/s, "
+      "publish latency p50 %.2f ms p99 %.2f ms\n",
+      static_cast<long long>(initial.pending), published, parked,
+      static_cast<long long>(counts.pending), rows_per_s, Percentile(latencies, 0.50),
+      Percentile(latencies, 0.99));
+  if (parked > 0) std::printf("parked (dead letter), last reason: %s\n", last_error.c_str());
+
+  int exit_code = 0;
+  std::size_t checked = 0;
+  const std::vector<std::string> problems = Verify(store, bootstrap, &checked);
+  if (problems.empty()) {
+    std::printf("verified: %zu published rows in Kafka, each once, in order per key\n", checked);
+  } else {
+    exit_code = 1;
+    for (const auto& p : problems) std::printf("NOT verified: %s\n", p.c_str());
+  }
+  if (opt.json) {
+    std::printf(
+        "{\"rows\": %lld, \"published\": %zu, \"parked\": %zu, \"demo_rows_per_s\": %.0f, "
+        "\"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, \"verified\": %s}\n",
+        static_cast<long long>(initial.pending), published, parked, rows_per_s,
+        Percentile(latencies, 0.50), Percentile(latencies, 0.99),
+        problems.empty() ? "true" : "false");
+  }
+  return exit_code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -207,7 +336,7 @@ int main(int argc, char** argv) {
   }
 
   std::string db_path = opt.db;
-  const bool temporary_db = db_path.empty();
+  const bool temporary_db = db_path.empty() && opt.postgres.empty();
   if (temporary_db) {
     db_path = (std::filesystem::temp_directory_path() /
                ("outbox_demo_" + std::to_string(::getpid()) + ".db"))
@@ -216,97 +345,15 @@ int main(int argc, char** argv) {
 
   int exit_code = 0;
   try {
-    dispatch::SqliteStore store(db_path);
-    if (opt.events > 0) store.Append(SampleEvents(opt.events));
-    const dispatch::OutboxCounts initial = store.Count();
-    std::printf("outbox %s: %lld pending rows\n", db_path.c_str(),
-                static_cast<long long>(initial.pending));
-
-    dispatch::kafka::KafkaConfig config = dispatch::kafka::DefaultKafkaConfig(Split(bootstrap));
-    config.write_timeout = 10s;
-    std::mutex log_mu;
-    std::string last_kafka_error;
-    config.log = [&](const dispatch::kafka::LogEntry& e) {
-      if (e.level <= dispatch::kafka::LogLevel::kError) {
-        std::lock_guard lock(log_mu);
-        last_kafka_error = std::string(e.message);
-      }
-    };
-    // Made here, so a bad configuration ends the demo at once (exit 2); the
-    // dispatcher makes the next ones if this one turns fatal.
-    auto first_publisher = std::make_unique<dispatch::kafka::KafkaPublisher>(config);
-    std::vector<double> latencies;
-    const dispatch::PublisherFactory factory = [&]() -> std::unique_ptr<dispatch::Publisher> {
-      std::unique_ptr<dispatch::Publisher> kafka = std::move(first_publisher);
-      if (!kafka) kafka = std::make_unique<dispatch::kafka::KafkaPublisher>(config);
-      return std::make_unique<TimedPublisher>(std::move(kafka), latencies);
-    };
-    const dispatch::DispatcherOptions options{
-        .batch_size = 500, .publish_timeout = 5s, .retry_base = 100ms, .retry_cap = 2s};
-    dispatch::Dispatcher dispatcher(store, factory, options);
-
-    const auto start = Clock::now();
-    auto last_progress = start;
-    std::size_t published = 0, retried = 0, parked = 0;
-    int rounds_without_progress = 0;
-    std::string last_error;
-    for (;;) {
-      const dispatch::RoundStats round = dispatcher.RunOnce();
-      published += round.published;
-      retried += round.retried;
-      parked += round.parked;
-      if (!round.last_error.empty()) last_error = round.last_error;
-      if (round.claimed == 0 && !round.round_failed) {
-        if (store.Count().pending == 0) break;
-        // Every pending row waits out its retry backoff.
-        std::this_thread::sleep_for(options.poll_min);
-        continue;
-      }
-      rounds_without_progress =
-          round.published + round.parked == 0 ? rounds_without_progress + 1 : 0;
-      const auto now = Clock::now();
-      if (now - last_progress >= 1s) {
-        const double secs = std::chrono::duration<double>(now - start).count();
-        std::printf("progress: %.0f rows/s, published %zu, retried %zu, parked %zu\n",
-                    static_cast<double>(published) / secs, published, retried, parked);
-        std::fflush(stdout);
-        last_progress = now;
-      }
-      if (rounds_without_progress >= 2) {
-        std::lock_guard lock(log_mu);
-        std::fprintf(
-            stderr, "outbox_demo: no progress against brokers %s: %s%s%s\n", bootstrap.c_str(),
-            last_error.c_str(),
-            last_kafka_error.empty() ? "" : "; last client error: ", last_kafka_error.c_str());
-        return 1;
-      }
+#if DISPATCH_DEMO_POSTGRES
+    if (!opt.postgres.empty()) {
+      dispatch::PostgresStore store(opt.postgres);
+      exit_code = Dispatch(store, "in PostgreSQL", opt, bootstrap);
     }
-    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    const dispatch::OutboxCounts counts = store.Count();
-    const double rows_per_s = secs > 0 ? static_cast<double>(published + parked) / secs : 0;
-    std::printf(
-        "summary: rows %lld, published %zu, parked %zu, still pending %lld, %.0f rows/s, "
-        "publish latency p50 %.2f ms p99 %.2f ms\n",
-        static_cast<long long>(initial.pending), published, parked,
-        static_cast<long long>(counts.pending), rows_per_s, Percentile(latencies, 0.50),
-        Percentile(latencies, 0.99));
-    if (parked > 0) std::printf("parked (dead letter), last reason: %s\n", last_error.c_str());
-
-    std::size_t checked = 0;
-    const std::vector<std::string> problems = Verify(store, bootstrap, &checked);
-    if (problems.empty()) {
-      std::printf("verified: %zu published rows in Kafka, each once, in order per key\n", checked);
-    } else {
-      exit_code = 1;
-      for (const auto& p : problems) std::printf("NOT verified: %s\n", p.c_str());
-    }
-    if (opt.json) {
-      std::printf(
-          "{\"rows\": %lld, \"published\": %zu, \"parked\": %zu, \"demo_rows_per_s\": %.0f, "
-          "\"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, \"verified\": %s}\n",
-          static_cast<long long>(initial.pending), published, parked, rows_per_s,
-          Percentile(latencies, 0.50), Percentile(latencies, 0.99),
-          problems.empty() ? "true" : "false");
+#endif
+    if (opt.postgres.empty()) {
+      dispatch::SqliteStore store(db_path);
+      exit_code = Dispatch(store, db_path, opt, bootstrap);
     }
   } catch (const dispatch::StoreError& e) {
     std::fprintf(stderr, "outbox_demo: %s\n", e.what());
