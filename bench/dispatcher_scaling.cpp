@@ -1,4 +1,4 @@
-// B6 dispatcher_scaling: rows per second through 1, 2 and 4 outbox_worker
+// B8 dispatcher_scaling: rows per second through 1, 2 and 4 outbox_worker
 // processes sharing one PostgreSQL outbox, beside one outbox_demo process on
 // SQLite, all against the same (real) Kafka cluster.
 //
@@ -257,7 +257,7 @@ Rate RunWorkers(const Options& o, int processes, int run) {
 int main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
   try {
-    std::printf("B6 dispatcher_scaling: %ld rows over %ld keys, %d partitions, librdkafka %s\n",
+    std::printf("B8 dispatcher_scaling: %ld rows over %ld keys, %d partitions, librdkafka %s\n",
                 o.rows, o.keys, kPartitions, rd_kafka_version_str());
     bench::EnsureTopic(o.brokers, "orders", kPartitions);
     bench::EnsureTopic(o.brokers, "payments", kPartitions);

@@ -242,14 +242,14 @@ def write_markdown(path, results, summary, info, args):
         "`bench/run.py --quick` (under a minute).",
         "",
     ]
-    # B6 (bench/dispatcher_scaling.cpp) runs on a PostgreSQL server and a
+    # B8 (bench/dispatcher_scaling.cpp) runs on a PostgreSQL server and a
     # three-node cluster that this runner does not start; its section is
     # written from that benchmark's output and kept as it is.
     kept = ""
     if os.path.exists(path):
         with open(path) as f:
             old = f.read()
-        at = old.find("\n## B6")
+        at = old.find("\n## B8")
         kept = old[at:] if at >= 0 else ""
     with open(path, "w") as f:
         f.write("\n".join(lines) + kept)

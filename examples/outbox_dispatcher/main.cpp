@@ -138,28 +138,17 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
-// The ids of the rows marked published, ascending; of one topic when `topic`
-// is not empty. The two stores name their states apart.
-std::vector<std::int64_t> PublishedIds(dispatch::SqliteStore& store, const std::string& topic) {
-  return store.Ids(dispatch::RowState::kPublished, topic);
-}
-#if DISPATCH_DEMO_POSTGRES
-std::vector<std::int64_t> PublishedIds(dispatch::PostgresStore& store, const std::string& topic) {
-  return store.Ids(dispatch::PostgresStore::State::kPublished, topic);
-}
-#endif
-
 // Reads both topics back and checks that every published row is there once,
 // and in id order per key. Returns the problems found (empty: verified).
 template <typename Store>
 std::vector<std::string> Verify(Store& store, const std::string& bootstrap, std::size_t* checked) {
   std::vector<std::string> problems;
-  const std::vector<std::int64_t> published_ids = PublishedIds(store, "");
+  const std::vector<std::int64_t> published_ids = store.Ids(dispatch::RowState::kPublished);
   const std::set<std::int64_t> published(published_ids.begin(), published_ids.end());
   std::map<std::int64_t, int> seen;
   for (const char* topic : {"orders", "payments"}) {
     // Stops as soon as everything published to the topic has been read.
-    const auto expected = PublishedIds(store, topic).size();
+    const auto expected = store.Ids(dispatch::RowState::kPublished, topic).size();
     const auto records = dispatch::testing::ReadTopic(bootstrap, topic, expected, 30s);
     std::map<std::string, std::int64_t> last_id_of_key;
     for (const auto& rec : records) {
@@ -244,6 +233,17 @@ int Dispatch(Store& store, const std::string& where, const Options& opt,
   // Made here, so a bad configuration ends the demo at once (exit 2); the
   // dispatcher makes the next ones if this one turns fatal.
   auto first_publisher = std::make_unique<dispatch::kafka::KafkaPublisher>(config);
+  // The demo knows its topics: a missing one is reported here, not on the
+  // first row, and the first publish to each does not wait for metadata.
+  const std::vector<std::string> topics = {"orders", "payments"};
+  const auto prepared = first_publisher->Prepare(dispatch::Context::WithTimeout(30s), topics);
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    if (!prepared[i].ok()) {
+      std::fprintf(stderr, "outbox_demo: topic %s: %s\n", topics[i].c_str(),
+                   prepared[i].message.c_str());
+      return 1;
+    }
+  }
   std::vector<double> latencies;
   const dispatch::PublisherFactory factory = [&]() -> std::unique_ptr<dispatch::Publisher> {
     std::unique_ptr<dispatch::Publisher> kafka = std::move(first_publisher);

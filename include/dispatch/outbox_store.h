@@ -24,6 +24,20 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Where a row is in its life (the stores' Count() and Ids()).
+enum class RowState {
+  kPending,    ///< waiting to be published (or for its retry time)
+  kPublished,  ///< acknowledged by the broker and marked
+  kParked,     ///< failed permanently; kept with its error, never claimed again
+};
+
+/// Rows per state (the stores' Count()).
+struct OutboxCounts {
+  std::int64_t pending = 0;    ///< RowState::kPending
+  std::int64_t published = 0;  ///< RowState::kPublished
+  std::int64_t parked = 0;     ///< RowState::kParked
+};
+
 /// One pending outbox row, as a store hands it to the dispatcher.
 struct OutboxRow {
   std::int64_t id = 0;          ///< ascending in commit order within a key

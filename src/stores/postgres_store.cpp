@@ -75,11 +75,11 @@ UPDATE outbox SET attempts = attempts + 1, last_error = $2,
 WHERE id = $1 AND state = 'pending'
 )sql";
 
-const char* StateName(PostgresStore::State state) {
+const char* StateName(RowState state) {
   switch (state) {
-    case PostgresStore::State::kPending: return "pending";
-    case PostgresStore::State::kPublished: return "published";
-    case PostgresStore::State::kParked: return "parked";
+    case RowState::kPending: return "pending";
+    case RowState::kPublished: return "published";
+    case RowState::kParked: return "parked";
   }
   return "pending";
 }
@@ -339,11 +339,11 @@ std::vector<std::int64_t> PostgresStore::Append(const std::vector<OutboxRow>& ro
   return ids;
 }
 
-PostgresStore::Counts PostgresStore::Count() {
+OutboxCounts PostgresStore::Count() {
   impl_->ReadyToRead();
   const pg::Result r =
       impl_->connection.Exec("counting rows", "SELECT state, count(*) FROM outbox GROUP BY state");
-  Counts counts;
+  OutboxCounts counts;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     const std::string state = pg::Bytes(r.get(), i, 0);
     const std::int64_t n = pg::Int64(r.get(), i, 1);
@@ -354,7 +354,7 @@ PostgresStore::Counts PostgresStore::Count() {
   return counts;
 }
 
-std::vector<std::int64_t> PostgresStore::Ids(State state, const std::string& topic) {
+std::vector<std::int64_t> PostgresStore::Ids(RowState state, const std::string& topic) {
   impl_->ReadyToRead();
   const pg::Result r = impl_->connection.Exec(
       "listing row ids",

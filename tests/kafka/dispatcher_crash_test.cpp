@@ -211,7 +211,7 @@ TEST_F(DispatcherCrash, FourWorkersUnderKillsPublishEveryRowAtLeastOnceInKeyOrde
   std::mt19937 random(seed);
   std::vector<std::string> killed_journals;
   bool leader_restarted = false;
-  PostgresStore::Counts counts;
+  OutboxCounts counts;
   bool done = false;
   while (!done && Clock::now() - dispatch_start < kPublishBound) {
     std::this_thread::sleep_for(kKillInterval);
@@ -247,8 +247,8 @@ TEST_F(DispatcherCrash, FourWorkersUnderKillsPublishEveryRowAtLeastOnceInKeyOrde
   for (const auto& [id, key] : key_of) {
     if (!poison.count(id)) expected_published.push_back(id);
   }
-  EXPECT_EQ(store.Ids(PostgresStore::State::kPublished), expected_published);
-  const std::vector<std::int64_t> parked = store.Ids(PostgresStore::State::kParked);
+  EXPECT_EQ(store.Ids(RowState::kPublished), expected_published);
+  const std::vector<std::int64_t> parked = store.Ids(RowState::kParked);
   EXPECT_EQ(parked, std::vector<std::int64_t>(poison.begin(), poison.end()));
 
   // Every published row is in Kafka at least once, under its key; the first

@@ -15,7 +15,7 @@ namespace dispatch::test {
 namespace {
 
 using Clock = std::chrono::system_clock;
-using State = PostgresStore::State;
+using State = RowState;
 constexpr auto kPromptly = std::chrono::seconds(10);
 
 // Two dispatchers' stores, each on its own connection, on one outbox.

@@ -19,9 +19,9 @@ class PostgresHarness {
  public:
   OutboxStore& Store() { return store_; }
   std::int64_t Append(const OutboxRow& row) { return store_.Append({row}).at(0); }
-  std::vector<std::int64_t> PendingIds() { return store_.Ids(PostgresStore::State::kPending); }
-  std::vector<std::int64_t> PublishedIds() { return store_.Ids(PostgresStore::State::kPublished); }
-  std::vector<std::int64_t> ParkedIds() { return store_.Ids(PostgresStore::State::kParked); }
+  std::vector<std::int64_t> PendingIds() { return store_.Ids(RowState::kPending); }
+  std::vector<std::int64_t> PublishedIds() { return store_.Ids(RowState::kPublished); }
+  std::vector<std::int64_t> ParkedIds() { return store_.Ids(RowState::kParked); }
 
  private:
   ScratchDatabase db_;
@@ -33,7 +33,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, OutboxStoreContract, PostgresHarness);
 namespace {
 
 using Clock = std::chrono::system_clock;
-using State = PostgresStore::State;
+using State = RowState;
 
 class PostgresStoreContract : public ::testing::Test {
  protected:

@@ -60,7 +60,7 @@ TEST(PostgresSeveralProcesses, AProcessKilledHoldingAClaimReleasesItsRowsPromptl
   doomed.Wait();
   EXPECT_EQ(ClaimWhenFree(survivor, kPromptly), ids);
   survivor.Release();
-  EXPECT_EQ(survivor.Ids(PostgresStore::State::kPending), ids);
+  EXPECT_EQ(survivor.Ids(RowState::kPending), ids);
   EXPECT_EQ(Query(db.Conninfo(), "SELECT sum(attempts) FROM outbox"), "0");
 }
 

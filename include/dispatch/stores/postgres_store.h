@@ -45,19 +45,6 @@ struct PostgresStoreOptions {
 class PostgresStore final : public OutboxStore {
  public:
   /// Where a row is in its life (column `state`).
-  enum class State {
-    kPending,    ///< waiting to be published (or for its retry_at)
-    kPublished,  ///< acknowledged by the broker and marked
-    kParked,     ///< failed permanently; kept with its error, never claimed again
-  };
-
-  /// Rows per state.
-  struct Counts {
-    std::int64_t pending = 0;    ///< State::kPending
-    std::int64_t published = 0;  ///< State::kPublished
-    std::int64_t parked = 0;     ///< State::kParked
-  };
-
   /// Connects with a libpq connection string ("host=... dbname=..." or a
   /// postgresql:// URI) and, unless options.migrate is off, applies the
   /// migrations. Throws StoreError.
@@ -96,9 +83,9 @@ class PostgresStore final : public OutboxStore {
   std::vector<std::int64_t> Append(const std::vector<OutboxRow>& rows);
 
   /// Count and Ids run inside an open claim's transaction. Throw StoreError.
-  Counts Count();
+  OutboxCounts Count();
   /// Ids of the rows in `state`, ascending; of one topic when `topic` is set.
-  std::vector<std::int64_t> Ids(State state, const std::string& topic = "");
+  std::vector<std::int64_t> Ids(RowState state, const std::string& topic = "");
 
  private:
   struct Impl;

@@ -26,20 +26,6 @@ struct sqlite3;
 
 namespace dispatch {
 
-/// Where a row is in its life.
-enum class RowState {
-  kPending,    ///< waiting to be published (or for its retry time)
-  kPublished,  ///< acknowledged by the broker and marked
-  kParked,     ///< failed permanently; kept with its error, never claimed again
-};
-
-/// Rows per state.
-struct OutboxCounts {
-  std::int64_t pending = 0;    ///< RowState::kPending
-  std::int64_t published = 0;  ///< RowState::kPublished
-  std::int64_t parked = 0;     ///< RowState::kParked
-};
-
 /// The outbox table `outbox` in one SQLite file:
 ///
 /// | column | type | meaning |
