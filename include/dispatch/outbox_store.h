@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dispatch/publisher.h"
@@ -30,6 +31,17 @@ enum class RowState {
   kPublished,  ///< acknowledged by the broker and marked
   kParked,     ///< failed permanently; kept with its error, never claimed again
 };
+
+/// The state as every store writes it in its `state` column: "pending",
+/// "published" or "parked".
+[[nodiscard]] constexpr std::string_view ToString(RowState state) {
+  switch (state) {
+    case RowState::kPending: return "pending";
+    case RowState::kPublished: return "published";
+    case RowState::kParked: return "parked";
+  }
+  return "pending";
+}
 
 /// Rows per state (the stores' Count()).
 struct OutboxCounts {

@@ -75,15 +75,6 @@ UPDATE outbox SET attempts = attempts + 1, last_error = $2,
 WHERE id = $1 AND state = 'pending'
 )sql";
 
-const char* StateName(RowState state) {
-  switch (state) {
-    case RowState::kPending: return "pending";
-    case RowState::kPublished: return "published";
-    case RowState::kParked: return "parked";
-  }
-  return "pending";
-}
-
 std::string SessionSetup(const PostgresStoreOptions& options) {
   if (options.claim_idle_timeout.count() <= 0) return "";
   return "SET idle_in_transaction_session_timeout = " +
@@ -359,7 +350,7 @@ std::vector<std::int64_t> PostgresStore::Ids(RowState state, const std::string& 
   const pg::Result r = impl_->connection.Exec(
       "listing row ids",
       "SELECT id FROM outbox WHERE state = $1 AND ($2::text = '' OR topic = $2::text) ORDER BY id",
-      pg::Params().Bytes(StateName(state)).Bytes(topic));
+      pg::Params().Bytes(ToString(state)).Bytes(topic));
   std::vector<std::int64_t> ids;
   for (int i = 0; i < PQntuples(r.get()); ++i) ids.push_back(pg::Int64(r.get(), i, 0));
   return ids;

@@ -51,15 +51,6 @@ SystemClock::time_point FromMs(std::int64_t ms) {
   return SystemClock::time_point(std::chrono::milliseconds(ms));
 }
 
-const char* StateName(RowState state) {
-  switch (state) {
-    case RowState::kPending: return "pending";
-    case RowState::kPublished: return "published";
-    case RowState::kParked: return "parked";
-  }
-  return "pending";
-}
-
 // One prepared statement; every failure is a StoreError naming the file and
 // the operation.
 class Statement {
@@ -303,7 +294,7 @@ std::vector<std::int64_t> SqliteStore::Ids(RowState state, const std::string& to
   Statement select(db_, path_,
                    "SELECT id FROM outbox WHERE state = ?1 AND (?2 = '' OR topic = ?2) ORDER BY id",
                    "Ids");
-  select.BindText(1, StateName(state)).BindText(2, topic);
+  select.BindText(1, std::string(ToString(state))).BindText(2, topic);
   std::vector<std::int64_t> ids;
   while (select.Step()) ids.push_back(select.Int(0));
   return ids;
