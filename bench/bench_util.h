@@ -9,13 +9,21 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -100,26 +108,81 @@ inline void EnsureTopic(const std::string& brokers, const std::string& topic, in
   }
 }
 
-// The broker a benchmark runs on: the embedded cluster unless --brokers was
-// given.
+// A topic a benchmark needs, with its partition count.
+struct TopicSpec {
+  std::string name;
+  int partitions = 1;
+};
+
+// The broker a benchmark runs on: an embedded cluster in a child process
+// unless --brokers was given. In a child process, the CPU time and the
+// resident memory that a benchmark reads with getrusage and /proc/self are
+// the client's alone, as they are against a real broker. Construct it before
+// the benchmark starts any thread (it forks).
 class Broker {
  public:
-  Broker(std::string brokers, const std::string& topic, int partitions)
+  Broker(std::string brokers, const std::vector<TopicSpec>& topics)
       : bootstrap_(std::move(brokers)) {
     if (bootstrap_.empty()) {
-      embedded_ = std::make_unique<dispatch::testing::EmbeddedKafkaCluster>(1);
-      embedded_->CreateTopic(topic, partitions, 1);
-      bootstrap_ = embedded_->Bootstrap();
+      bootstrap_ = StartClusterProcess(topics);
     } else {
-      EnsureTopic(bootstrap_, topic, partitions);
+      for (const TopicSpec& t : topics) EnsureTopic(bootstrap_, t.name, t.partitions);
     }
   }
+  Broker(std::string brokers, const std::string& topic, int partitions)
+      : Broker(std::move(brokers), std::vector<TopicSpec>{{topic, partitions}}) {}
+  ~Broker() {
+    if (keep_alive_ >= 0) {
+      close(keep_alive_);  // the child's cue to stop
+      waitpid(child_, nullptr, 0);
+    }
+  }
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
   const std::string& bootstrap() const { return bootstrap_; }
-  const char* kind() const { return embedded_ ? "embedded" : "real"; }
+  const char* kind() const { return child_ > 0 ? "embedded" : "real"; }
 
  private:
-  std::unique_ptr<dispatch::testing::EmbeddedKafkaCluster> embedded_;
+  // Starts the cluster in a child process and returns its bootstrap string.
+  // The child lives until keep_alive_ (the write end of a pipe it reads) is
+  // closed, at the latest when this process exits.
+  std::string StartClusterProcess(const std::vector<TopicSpec>& topics) {
+    int to_parent[2];
+    int to_child[2];
+    if (pipe(to_parent) != 0 || pipe(to_child) != 0) throw std::runtime_error("pipe failed");
+    child_ = fork();
+    if (child_ < 0) throw std::runtime_error("fork failed");
+    if (child_ == 0) {
+      close(to_parent[0]);
+      close(to_child[1]);
+      int code = 0;
+      {
+        dispatch::testing::EmbeddedKafkaCluster cluster(1);
+        for (const TopicSpec& t : topics) cluster.CreateTopic(t.name, t.partitions, 1);
+        const std::string bootstrap = cluster.Bootstrap() + "\n";
+        if (write(to_parent[1], bootstrap.data(), bootstrap.size()) < 0) code = 1;
+        close(to_parent[1]);
+        char c;
+        while (read(to_child[0], &c, 1) > 0) {
+        }
+      }
+      std::_Exit(code);
+    }
+    close(to_parent[1]);
+    close(to_child[0]);
+    keep_alive_ = to_child[1];
+    std::string bootstrap;
+    char c;
+    while (read(to_parent[0], &c, 1) == 1 && c != '\n') bootstrap += c;
+    close(to_parent[0]);
+    if (bootstrap.empty()) throw std::runtime_error("the embedded cluster process did not start");
+    return bootstrap;
+  }
+
   std::string bootstrap_;
+  pid_t child_ = -1;
+  int keep_alive_ = -1;
 };
 
 // Raw librdkafka with the publisher's properties, as a competent user
@@ -161,6 +224,81 @@ class RawProducer : public RdKafka::DeliveryReportCb {
   bool done_ = false;
   bool ok_ = false;
 };
+
+// Raw librdkafka as a competent user shares one producer between threads:
+// one thread serves delivery reports (poll in a loop), and each blocking
+// caller waits on a condition variable of its own for its message's report
+// (B3, the callers curve of bench/scaling). Its properties are the
+// publisher's (RawConf).
+class RawThreadedProducer : public RdKafka::DeliveryReportCb {
+ public:
+  explicit RawThreadedProducer(const std::string& brokers,
+                               const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+    auto conf = RawConf(brokers);
+    std::string err;
+    for (const auto& [name, value] : extra) {
+      if (conf->set(name, value, err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+    }
+    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
+    producer_.reset(RdKafka::Producer::create(conf.get(), err));
+    if (!producer_) throw std::runtime_error(err);
+    reports_ = std::thread([this] {
+      while (!stop_.load(std::memory_order_relaxed)) producer_->poll(100);
+    });
+  }
+  ~RawThreadedProducer() override {
+    producer_->flush(5000);
+    stop_.store(true);
+    reports_.join();
+  }
+  RawThreadedProducer(const RawThreadedProducer&) = delete;
+  RawThreadedProducer& operator=(const RawThreadedProducer&) = delete;
+
+  // Produces one message and blocks until its delivery report; true when it
+  // was acknowledged. Safe from any number of threads at once.
+  bool ProduceAndWait(const std::string& topic, const std::string& key, const std::string& value) {
+    Waiter w;
+    for (;;) {
+      const RdKafka::ErrorCode e = producer_->produce(
+          topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+          const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, &w);
+      if (e == RdKafka::ERR_NO_ERROR) break;
+      if (e != RdKafka::ERR__QUEUE_FULL) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::unique_lock lock(w.mu);
+    w.cv.wait(lock, [&w] { return w.done; });
+    return w.ok;
+  }
+
+  void dr_cb(RdKafka::Message& m) override {
+    auto* w = static_cast<Waiter*>(m.msg_opaque());
+    const std::lock_guard lock(w->mu);
+    w->ok = m.err() == RdKafka::ERR_NO_ERROR;
+    w->done = true;
+    w->cv.notify_one();
+  }
+
+ private:
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    bool ok = false;
+  };
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::atomic<bool> stop_{false};
+  std::thread reports_;
+};
+
+// CPU time of the whole process so far (user + system, every thread: the
+// embedded broker's too when it runs in process), in seconds.
+inline double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 // Sorted-sample percentile, q in [0, 1].
 inline double Percentile(std::vector<double> v, double q) {

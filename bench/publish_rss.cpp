@@ -27,51 +27,6 @@ using namespace std::chrono_literals;
 
 constexpr long kMeasureFrom = 10000;
 
-// Starts an embedded cluster in a child process and returns its bootstrap
-// string. The child lives until `*keep_alive` (the write end of a pipe it
-// reads) is closed, which happens at the latest when this process exits.
-std::string StartClusterProcess(const std::string& topic, pid_t* child, int* keep_alive) {
-  int to_parent[2];
-  int to_child[2];
-  if (pipe(to_parent) != 0 || pipe(to_child) != 0) {
-    std::perror("pipe");
-    std::exit(1);
-  }
-  *child = fork();
-  if (*child < 0) {
-    std::perror("fork");
-    std::exit(1);
-  }
-  if (*child == 0) {
-    close(to_parent[0]);
-    close(to_child[1]);
-    int code = 0;
-    {
-      dispatch::testing::EmbeddedKafkaCluster cluster(1);
-      cluster.CreateTopic(topic, 4, 1);
-      const std::string bootstrap = cluster.Bootstrap() + "\n";
-      if (write(to_parent[1], bootstrap.data(), bootstrap.size()) < 0) code = 1;
-      close(to_parent[1]);
-      char c;
-      while (read(to_child[0], &c, 1) > 0) {
-      }
-    }
-    std::_Exit(code);
-  }
-  close(to_parent[1]);
-  close(to_child[0]);
-  *keep_alive = to_child[1];
-  std::string bootstrap;
-  char c;
-  while (read(to_parent[0], &c, 1) == 1 && c != '\n') bootstrap += c;
-  close(to_parent[0]);
-  if (bootstrap.empty()) {
-    std::fprintf(stderr, "the embedded cluster process did not start\n");
-    std::exit(1);
-  }
-  return bootstrap;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -93,14 +48,9 @@ int main(int argc, char** argv) {
     }
   }
   const std::string topic = "bench-rss";
-  pid_t child = -1;
-  int keep_alive = -1;
-  if (brokers.empty()) {
-    // Before any thread exists in this process: fork is safe here.
-    brokers = StartClusterProcess(topic, &child, &keep_alive);
-  } else {
-    bench::EnsureTopic(brokers, topic, 4);
-  }
+  // Before any thread exists in this process: the embedded cluster forks.
+  const bench::Broker broker(brokers, topic, 4);
+  brokers = broker.bootstrap();
 
   const double rss_start = bench::RssMib();
   double rss_at_10k = -1;
@@ -140,10 +90,6 @@ int main(int argc, char** argv) {
   }
   const double rss_closed = bench::RssMib();
   RdKafka::wait_destroyed(5000);
-  if (keep_alive >= 0) {
-    close(keep_alive);
-    waitpid(child, nullptr, 0);
-  }
   if (rss_at_10k < 0) rss_at_10k = rss_start;  // fewer than 10,000 messages
   const double growth_mib = rss_end - rss_at_10k;
   std::printf("B4 RSS after %ld published messages%s against after %ld\n", published,
