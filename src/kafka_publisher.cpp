@@ -1,13 +1,15 @@
 // KafkaPublisher over librdkafka's C++ API.
 //
 // One Publish, top to bottom: Publish -> Refuse (closed, fatal, context
-// already done) -> Send, which registers a Call (waiters.h), Produces each
-// message with a Pending as librdkafka's opaque, and waits on the Call ->
-// dr_cb, served by the poller thread, completes the Call's slot and wakes the
-// caller. Close and event_cb end waits through the WaitRegistry.
+// already done) -> Run, which creates a Call (waiters.h), Produces each
+// message with the Call's Slot as librdkafka's opaque, and Waits: the caller
+// serves librdkafka's queue itself when no other caller does (then dr_cb
+// completes its slot on its own thread), else it sleeps until the serving
+// caller's dr_cb completes it or hands it the lead. Close and event_cb end
+// waits through the WaitList.
 //
 // Rooms beside this file: producer.cpp (the librdkafka configuration),
-// waiters.h (Call, Pending, the registry of waiting calls), sticky_error.h
+// waiters.h (Call, Slot, the list of waiting calls and the lead), sticky_error.h
 // (the fatal and authentication states), metrics.cpp (counters, histogram),
 // log_routing.cpp (log lines and statistics to the user's hooks),
 // result_mapping.cpp (librdkafka errors to Results).
@@ -19,9 +21,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <thread>
 
 #include "internal.h"
@@ -36,7 +40,8 @@ namespace {
 
 using Clock = Context::Clock;
 using internal::Call;
-using internal::Pending;
+using internal::CallPtr;
+using internal::Slot;
 
 // How long Prepare waits for a topic's metadata when neither the context nor
 // the write timeout bounds it.
@@ -47,6 +52,17 @@ constexpr auto kPrepareTimeout = std::chrono::seconds(10);
 constexpr std::chrono::milliseconds kPrepareSlice(200);
 // Prepare's pause before asking again after an answer that may change.
 constexpr std::chrono::milliseconds kPrepareRetryPause(50);
+
+// The longest poll() of a caller that serves reports: it also wakes on its
+// own report, a stop request and Close, so this only bounds a missed wake-up.
+constexpr std::chrono::milliseconds kServeSlice(100);
+// How often the publisher's own thread serves librdkafka's queue while no
+// caller does: statistics, errors and the reports of calls that stopped
+// waiting arrive this late at most.
+constexpr std::chrono::milliseconds kIdleServeInterval(50);
+
+// The Call whose caller serves reports on this thread now, if any.
+thread_local const Call* serving_here = nullptr;
 
 // How long Close waits, after purging, for the purged messages' reports.
 constexpr auto kPurgeDrain = std::chrono::seconds(2);
@@ -86,10 +102,10 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
         scram_caveat_(internal::ScramCaveat(config, rd_kafka_version(), rd_kafka_version_str())) {
     auto created = internal::CreateProducer(config, this, this);
     producer_ = std::move(created.producer);
+    rk_ = producer_->c_ptr();
+    main_queue_ = rd_kafka_queue_get_main(rk_);
     max_message_bytes_ = created.max_message_bytes;
-    poller_ = std::thread([this] {
-      while (!stop_poller_.load()) producer_->poll(50);
-    });
+    poller_ = std::thread([this] { ServeWhileNoCallerDoes(); });
   }
 
   ~Impl() override { (void)Close(); }
@@ -103,65 +119,68 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     return ContextError(ctx);
   }
 
-  // Produces one message for slot `index` of `call`. Returns the result when
+  // Produces one message for `slot` of its call. Returns the result when
   // the message could not be produced (it is then certainly not delivered),
   // nullopt when it is in librdkafka's hands and a report will follow.
-  // The topic name has been checked (TopicNameProblem) by the caller.
-  std::optional<Result> Produce(const Message& m, const std::shared_ptr<Call>& call,
-                                std::size_t index, const Context& ctx) {
-    std::unique_ptr<RdKafka::Headers> headers;
+  // The caller has checked the topic name (TopicNameProblem), is counted in
+  // producing_, and counted this message in the call's references.
+  std::optional<Result> Produce(const Message& m, Slot& slot, const Context& ctx) {
+    rd_kafka_headers_t* headers = nullptr;
     if (!m.headers.empty()) {
-      headers.reset(RdKafka::Headers::create());
-      for (const Header& h : m.headers) headers->add(h.key, h.value.data(), h.value.size());
+      headers = rd_kafka_headers_new(m.headers.size());
+      for (const Header& h : m.headers) {
+        rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()),
+                            h.value.data(), static_cast<ssize_t>(h.value.size()));
+      }
     }
-    auto pending = std::make_unique<Pending>(Pending{call, index});
     // Set when the local queue is first full: how long this message may wait
     // for room (its write timeout counts from here, as librdkafka's
     // message.timeout.ms counts from the produce() that accepts it).
     std::optional<Clock::time_point> room_deadline;
     for (;;) {
-      producing_.fetch_add(1);
-      if (closed_.load()) {
-        producing_.fetch_sub(1);
+      if (closed_.load()) {  // ordered with Close's wait for producing_
+        if (headers != nullptr) rd_kafka_headers_destroy(headers);
         return ClosedResult();
       }
-      in_flight_.fetch_add(1);
-      // Without headers, the overload without them: librdkafka then builds
-      // no empty header list per message.
+      // librdkafka's C call: it takes the topic as a C string (the C++ API
+      // copies it into a std::string per message) and no header list when
+      // there are no headers.
+      const char* topic = m.topic.c_str();
       auto* value = const_cast<char*>(m.value.data());
+      const std::size_t value_size = m.value.size();
       const void* key = m.key ? m.key->data() : nullptr;
       const std::size_t key_size = m.key ? m.key->size() : 0;
-      const RdKafka::ErrorCode err =
-          headers ? producer_->produce(m.topic, RdKafka::Topic::PARTITION_UA,
-                                       RdKafka::Producer::RK_MSG_COPY, value, m.value.size(), key,
-                                       key_size, 0, headers.get(), pending.get())
-                  : producer_->produce(m.topic, RdKafka::Topic::PARTITION_UA,
-                                       RdKafka::Producer::RK_MSG_COPY, value, m.value.size(), key,
-                                       key_size, 0, pending.get());
-      if (err == RdKafka::ERR_NO_ERROR) {
-        producing_.fetch_sub(1);
-        (void)headers.release();  // owned by librdkafka now
-        (void)pending.release();  // deleted by dr_cb
-        return std::nullopt;
-      }
+      in_flight_.fetch_add(1);  // before the report can count it out
+      const auto err = static_cast<RdKafka::ErrorCode>(
+          rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_VALUE(value, value_size), RD_KAFKA_V_KEY(key, key_size),
+                            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&slot), RD_KAFKA_V_END));
+      if (err == RdKafka::ERR_NO_ERROR) return std::nullopt;  // headers: librdkafka's now
       in_flight_.fetch_sub(1);
-      // Still counted as producing, so Close cannot free the producer here.
       if (err == RdKafka::ERR__FATAL) RecordFatal();
-      producing_.fetch_sub(1);
+      // A full local queue drains as reports are served: wait for room until
+      // the context ends or this message's write timeout passes, then give
+      // up with nothing produced.
+      if (err == RdKafka::ERR__QUEUE_FULL && !NotHandedOver(ctx, "")) {
+        const auto now = Clock::now();
+        if (!room_deadline) room_deadline = WriteDeadline(now);
+        if (!room_deadline || now < *room_deadline) {
+          // Serves reports itself when no waiting caller does (it is counted
+          // in producing_, so Close keeps the producer meanwhile).
+          if (waiting_.Led()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          } else {
+            producer_->poll(1);
+          }
+          continue;
+        }
+      }
+      if (headers != nullptr) rd_kafka_headers_destroy(headers);
       if (err == RdKafka::ERR__FATAL) return FatalResult();
-      // A full local queue drains as reports arrive: wait for room until the
-      // context ends or this message's write timeout passes, then give up
-      // with nothing produced.
       if (err == RdKafka::ERR__QUEUE_FULL) {
         if (auto done = NotHandedOver(ctx, "while the local queue was full")) {
           done->message += " (topic " + internal::Printable(m.topic) + ")";
           return done;
-        }
-        const auto now = Clock::now();
-        if (!room_deadline) room_deadline = WriteDeadline(now);
-        if (!room_deadline || now < *room_deadline) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          continue;
         }
       }
       Result r = internal::MapError(err, internal::Persisted::kNot, m.topic, "");
@@ -202,15 +221,15 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     return std::nullopt;
   }
 
-  // Produces `messages` and waits until every one has its report, or until
-  // the context ends, or until the write timeout has passed since the last
-  // message was handed over: so each message is waited for at least the
-  // write timeout from its own hand-over, as librdkafka's message.timeout.ms
-  // counts. Slots still open then get kUnknown. Messages that the context
-  // ended before their hand-over get kNotDelivered without being produced.
-  std::vector<Result> Send(const Context& ctx, std::span<const Message> messages) {
-    auto call = std::make_shared<Call>(messages);
-    const internal::WaitRegistry::Registration registration(waiting_, call.get());
+  // Produces the call's messages and waits until every one has its report,
+  // or until the context ends, or until the write timeout has passed since
+  // the last message was handed over: so each message is waited for at least
+  // the write timeout from its own hand-over, as librdkafka's
+  // message.timeout.ms counts. Slots still open then get kUnknown. Messages
+  // that the context ended before their hand-over get kNotDelivered without
+  // being produced. Every slot of `call` is done when this returns.
+  void Run(Call& call, const Context& ctx) {
+    const std::span<const Message> messages = call.messages;
     const std::stop_token& stop = ctx.stop_token();
     const bool has_deadline = ctx.deadline().has_value();
     const std::string* checked_topic = nullptr;  // a batch mostly has one topic: check it once
@@ -219,6 +238,13 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     // then (kClockEvery...).
     std::size_t since_clock = 0;
     std::size_t bytes_since_clock = 0;
+    // Counted once for the whole loop rather than per message: as producing
+    // (Close waits for the loop, whose messages fail fast once closed_ is
+    // set) and as the reports' references to the call; the references of
+    // what was not produced are dropped after the loop.
+    producing_.fetch_add(1);
+    call.refs.fetch_add(messages.size(), std::memory_order_relaxed);
+    std::size_t produced = 0;
     for (std::size_t i = 0; i < messages.size(); ++i) {
       const Message& m = messages[i];
       if (stop.stop_requested() ||
@@ -229,55 +255,157 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
         if (auto done = NotHandedOver(ctx, "before the message's turn in the batch",
                                       kResultCost * messages.size())) {
           // No report can touch these slots: none of them was produced.
-          const std::lock_guard lock(call->mu);
-          call->FinishOpenSlots(*done, i);
+          const std::lock_guard lock(call.mu);
+          call.FinishOpenSlots(*done, i);
           break;
         }
       }
       if (checked_topic == nullptr || m.topic != *checked_topic) {
         if (auto problem = internal::TopicNameProblem(m.topic)) {
-          call->Complete(i, Result::Error(ErrorCode::kInvalidMessage, Delivery::kNotDelivered,
-                                          false, "invalid message: " + *problem));
+          call.Complete(call.slot(i),
+                        Result::Error(ErrorCode::kInvalidMessage, Delivery::kNotDelivered, false,
+                                      "invalid message: " + *problem));
           continue;
         }
         checked_topic = &m.topic;
       }
-      if (auto failed = Produce(m, call, i, ctx)) call->Complete(i, std::move(*failed));
+      if (auto failed = Produce(m, call.slot(i), ctx)) {
+        call.Complete(call.slot(i), std::move(*failed));
+      } else {
+        ++produced;
+      }
     }
+    const std::size_t unproduced = messages.size() - produced;
+    producing_.fetch_sub(1);
+    call.refs.fetch_sub(unproduced, std::memory_order_relaxed);  // the caller still holds one
     // The last hand-over was just now: the write timeout of every message
     // has passed at `deadline`, or the context has ended.
     std::optional<Clock::time_point> deadline = WriteDeadline(Clock::now());
     const bool own = deadline && (!has_deadline || *deadline < *ctx.deadline());
     if (!own) deadline = ctx.deadline();
 
-    std::unique_lock lock(call->mu);
     // Authentication is failing: waiting would only end at the deadline.
-    if (call->remaining > 0) {
-      if (auto failure = auth_failure_.Get()) call->FinishOpenSlots(*failure);
+    if (auto failure = auth_failure_.Get()) {
+      const std::lock_guard lock(call.mu);
+      if (call.remaining.load(std::memory_order_relaxed) > 0) call.FinishOpenSlots(*failure);
     }
-    const auto all_done = [&call] { return call->remaining == 0; };
-    const bool finished = deadline ? call->cv.wait_until(lock, stop, *deadline, all_done)
-                                   : call->cv.wait(lock, stop, all_done);
-    if (!finished) {
-      if (stop.stop_requested()) {
-        call->FinishOpenSlots(Result::Error(
-            ErrorCode::kCancelled, Delivery::kUnknown, true,
-            "cancelled while the message was queued or in flight; it may still be written"));
-      } else {
-        call->FinishOpenSlots(Result::Error(
-            ErrorCode::kDeadlineExceeded, Delivery::kUnknown, true,
-            (own ? "write timeout of " + std::to_string(write_timeout_.count()) + " ms"
-                 : std::string("context deadline")) +
-                " passed while the message was queued or in flight; it may still be written"));
+    if (Wait(call, stop, deadline)) return;
+    const std::lock_guard lock(call.mu);
+    if (stop.stop_requested()) {
+      call.FinishOpenSlots(Result::Error(
+          ErrorCode::kCancelled, Delivery::kUnknown, true,
+          "cancelled while the message was queued or in flight; it may still be written"));
+    } else {
+      call.FinishOpenSlots(Result::Error(
+          ErrorCode::kDeadlineExceeded, Delivery::kUnknown, true,
+          (own ? "write timeout of " + std::to_string(write_timeout_.count()) + " ms"
+               : std::string("context deadline")) +
+              " passed while the message was queued or in flight; it may still be written"));
+    }
+  }
+
+  // Wakes `call`'s caller: from its condition variable, and out of poll()
+  // when it serves reports.
+  void WakeCaller(Call& call) {
+    {
+      const std::lock_guard lock(call.mu);
+      call.cv.notify_all();
+    }
+    if (call.serving.load()) WakeServer();
+  }
+
+  // Makes a poll() of a serving caller return now.
+  void WakeServer() { rd_kafka_queue_yield(main_queue_); }
+
+  // Waits until every slot of `call` is done (true), or the stop request or
+  // `deadline` comes first (false). Serves librdkafka's queue while it leads
+  // (WaitList).
+  bool Wait(Call& call, const std::stop_token& stop, std::optional<Clock::time_point> deadline) {
+    {
+      const std::lock_guard lock(call.mu);
+      if (call.remaining.load(std::memory_order_relaxed) == 0) return true;
+    }
+    const bool lead = waiting_.Enter(&call);
+    const auto wake = [this, &call] { WakeCaller(call); };
+    std::optional<std::stop_callback<decltype(wake)>> on_stop;
+    if (stop.stop_possible()) on_stop.emplace(stop, wake);
+    bool finished = false;
+    for (bool leading = lead;; leading = true) {
+      if (leading) {
+        if (Serve(call, stop, deadline)) {
+          finished = true;
+          break;
+        }
+        if (!waiting_.LeadEnded()) break;  // stopped or expired
+        waiting_.StepDown(&call);          // Close: wait without serving
       }
+      std::unique_lock lock(call.mu);
+      const auto woken = [&] {
+        return call.remaining.load(std::memory_order_relaxed) == 0 || call.offered_lead ||
+               stop.stop_requested();
+      };
+      if (deadline) {
+        (void)call.cv.wait_until(lock, *deadline, woken);
+      } else {
+        call.cv.wait(lock, woken);
+      }
+      finished = call.remaining.load(std::memory_order_relaxed) == 0;
+      if (finished || !call.offered_lead) break;  // done, stopped or expired
+      // Led from now on; Serve returns at once if the call was stopped or
+      // expired meanwhile, and Leave passes the lead on.
+      call.offered_lead = false;
     }
-    return std::move(call->results);
+    waiting_.Leave(&call);
+    return finished;
+  }
+
+  // Serves librdkafka's queue as the leading caller until every slot of
+  // `call` is done (true), or the stop request, `deadline` or Close comes
+  // first (false).
+  bool Serve(Call& call, const std::stop_token& stop, std::optional<Clock::time_point> deadline) {
+    call.serving.store(true);
+    serving_here = &call;
+    bool finished = false;
+    for (;;) {
+      {
+        const std::lock_guard lock(call.mu);
+        finished = call.remaining.load(std::memory_order_relaxed) == 0;
+      }
+      if (finished || stop.stop_requested() || waiting_.LeadEnded()) break;
+      auto slice = kServeSlice;
+      if (deadline) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
+        if (left.count() <= 0) break;
+        slice = std::min(slice, left);
+      }
+      producer_->poll(static_cast<int>(slice.count()));
+    }
+    serving_here = nullptr;
+    call.serving.store(false);
+    return finished;
+  }
+
+  // The publisher's own thread: serves librdkafka's queue every
+  // kIdleServeInterval while no caller serves it.
+  void ServeWhileNoCallerDoes() {
+    std::unique_lock lock(poller_mu_);
+    while (!stop_poller_) {
+      poller_cv_.wait_for(lock, kIdleServeInterval, [this] { return stop_poller_; });
+      if (stop_poller_) break;
+      lock.unlock();
+      if (!waiting_.Led()) producer_->poll(0);
+      lock.lock();
+    }
   }
 
   Result Publish(const Context& ctx, const Message& message) {
     const auto start = Clock::now();
     Result r = Refuse(ctx).value_or(Result());
-    if (r.ok()) r = std::move(Send(ctx, std::span<const Message>(&message, 1))[0]);
+    if (r.ok()) {
+      const CallPtr call(Call::Create(std::span<const Message>(&message, 1)));
+      Run(*call, ctx);
+      r = std::move(call->slot(0).result);
+    }
     metrics_.Record(r, MicrosSince(start));
     return r;
   }
@@ -288,7 +416,12 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     if (auto early = Refuse(ctx)) {
       results.assign(messages.size(), *early);
     } else {
-      results = Send(ctx, messages);
+      const CallPtr call(Call::Create(messages));
+      Run(*call, ctx);
+      results.reserve(messages.size());
+      for (std::size_t i = 0; i < messages.size(); ++i) {
+        results.push_back(std::move(call->slot(i).result));
+      }
     }
     metrics_.Record(results, MicrosSince(start));  // one clock read for the whole batch
     return results;
@@ -391,10 +524,11 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     return RdKafka::ERR_UNKNOWN_TOPIC_OR_PART;
   }
 
-  // The delivery report of one message, on the poller thread (or on Close's
-  // thread while it drains purged messages).
+  // The delivery report of one message, on the thread that serves
+  // librdkafka's queue: a waiting caller, the publisher's own thread, or
+  // Close's while it flushes and drains purged messages.
   void dr_cb(RdKafka::Message& m) override {
-    auto* pending = static_cast<Pending*>(m.msg_opaque());
+    auto* slot = static_cast<Slot*>(m.msg_opaque());
     Result r;
     if (m.err() == RdKafka::ERR_NO_ERROR) {
       // librdkafka says -1001 (invalid) where the offset is unknown.
@@ -423,9 +557,14 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     // Counted out before the caller wakes, so a caller that returned never
     // sees its own message in InFlight().
     in_flight_.fetch_sub(1);
-    Call& call = *pending->call;
-    if (call.Complete(pending->index, std::move(r))) call.cv.notify_all();
-    delete pending;
+    Call& call = *slot->call;
+    if (call.Complete(*slot, std::move(r)) && serving_here != &call) {
+      // Its caller sleeps on the condition variable, or serves reports on
+      // another thread (this one served its report): wake it either way.
+      call.cv.notify_all();
+      if (call.serving.load()) WakeServer();
+    }
+    call.Release();  // this report's reference
   }
 
   // --- The producer's other events ---
@@ -470,7 +609,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
                                  "); the message stays queued and may still be written" +
                                  (err == RdKafka::ERR__AUTHENTICATION ? scram_caveat_ : ""));
     auth_failure_.Set(r);
-    waiting_.FinishAll(r);
+    waiting_.FinishAll(r, /*final=*/false, [this] { WakeServer(); });
   }
 
   bool ProducerIsFatal() const {
@@ -514,7 +653,14 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
       const auto bound = Clock::now() + kPurgeDrain;
       while (in_flight_.load() > 0 && Clock::now() < bound) producer_->poll(10);
     }
-    stop_poller_.store(true);
+    // No caller serves reports from now on (none may be in poll() when the
+    // producer goes); the publisher's thread stops too.
+    waiting_.EndLeading([this] { WakeServer(); });
+    {
+      const std::lock_guard lock(poller_mu_);
+      stop_poller_ = true;
+    }
+    poller_cv_.notify_all();
     poller_.join();
     const int lost = in_flight_.load();
     if (lost > 0) {
@@ -523,12 +669,15 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     }
     // Whatever still waits (a report librdkafka never sent) ends now: the
     // message may or may not have been written.
+    // Calls that begin to wait later get this result at once.
     waiting_.FinishAll(Result::Error(ErrorCode::kClosed, Delivery::kUnknown, true,
-                                     "publisher closed before the delivery report"));
+                                     "publisher closed before the delivery report"),
+                       /*final=*/true, [] {});
     {
       std::lock_guard lock(topics_mu_);
       topics_.clear();  // handles before the producer they belong to
     }
+    rd_kafka_queue_destroy(main_queue_);
     producer_.reset();
     if (left > 0) {
       // The same outcomes the purged messages' waiters got: not delivered
@@ -568,14 +717,20 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   long long max_message_bytes_ = 0;
 
   std::unique_ptr<RdKafka::Producer> producer_;
+  rd_kafka_t* rk_ = nullptr;                // producer_'s C handle, for produce
+  rd_kafka_queue_t* main_queue_ = nullptr;  // the queue that poll() serves, to wake a poll()
   std::mutex topics_mu_;
   std::map<std::string, std::unique_ptr<RdKafka::Topic>> topics_;  // from Prepare, until Close
   std::thread poller_;
-  std::atomic<bool> stop_poller_{false};
+  std::mutex poller_mu_;
+  std::condition_variable poller_cv_;
+  bool stop_poller_ = false;  // under poller_mu_
 
   mutable std::mutex close_mu_;
   std::atomic<bool> closed_{false};
-  std::atomic<int> producing_{0};  // Produce calls between their closed_ check and produce()
+  // Enqueue loops of calls, and Prepare's lookups: Close waits for them
+  // after setting closed_, which they check before each produce().
+  std::atomic<int> producing_{0};
   std::atomic<int> in_flight_{0};  // produced, report not yet in
   // Set by Close before it purges; the purged messages' outcomes, counted by
   // dr_cb, make Close's own result.
@@ -583,7 +738,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   std::atomic<int> purged_not_delivered_{0};
   std::atomic<int> purged_unknown_{0};
 
-  internal::WaitRegistry waiting_;
+  internal::WaitList waiting_;
   internal::StickyError fatal_;         // set once; the producer is unusable
   internal::StickyError auth_failure_;  // the last TLS or SASL failure, until a delivery
   internal::MetricsRecorder metrics_;

@@ -67,7 +67,9 @@ struct LogEntry {
 
 /// Receives librdkafka's statistics, a JSON document described in librdkafka's
 /// STATISTICS.md, every KafkaConfig::statistics_interval. Called from the
-/// publisher's delivery thread: keep it short.
+/// thread that serves delivery reports at the time (a waiting caller of
+/// Publish or PublishBatch, or the publisher's internal thread): keep it
+/// short, as it delays those reports.
 using StatisticsHook = std::function<void(std::string_view json)>;
 
 /// Receives log entries. It may be called from librdkafka's internal threads

@@ -21,8 +21,10 @@ namespace dispatch::kafka {
 /// Publishes to Kafka through librdkafka's idempotent producer.
 ///
 /// Thread safety: Publish, PublishBatch and Close may be called from any
-/// threads at once. A background thread serves delivery reports, so callers
-/// never poll.
+/// threads at once; callers never poll. While calls wait, one waiting caller
+/// serves librdkafka's delivery reports on its own thread and wakes the
+/// others (the oldest one still waiting takes over when it is done); while
+/// none waits, an internal thread does, every 50 ms.
 ///
 /// Results: see dispatch::Result. Every produced message ends in exactly one
 /// result. After a fatal producer error (kFatal, for example the idempotence
@@ -103,8 +105,8 @@ class KafkaPublisher final : public Publisher {
 
   /// Stops accepting messages (later calls return kClosed), waits up to
   /// `close_timeout` for queued messages, purges what remains (their waiters
-  /// get kClosed with the delivery outcome librdkafka reports), stops the
-  /// delivery thread and releases the producer. Idempotent: a second call
+  /// get kClosed with the delivery outcome librdkafka reports), stops
+  /// serving delivery reports and releases the producer. Idempotent: a second call
   /// returns ok at once. Returns ok when nothing had to be purged, else
   /// kDeadlineExceeded naming how many messages were purged and their
   /// outcomes, with the delivery its waiters got: kNotDelivered when every
