@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 
+import kafka_go
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Targets from the issue: (key, comparison, bound).
@@ -241,7 +243,7 @@ def write_markdown(path, results, summary, info, args):
         "Run it again: `bench/run.py --build build/release --report` (full) or "
         "`bench/run.py --quick` (under a minute).",
         "",
-    ]
+    ] + kafka_go.report_lines(results)
     # B8 (bench/dispatcher_scaling.cpp) runs on a PostgreSQL server and a
     # three-node cluster that this runner does not start; its section is
     # written from that benchmark's output and kept as it is.
@@ -367,6 +369,7 @@ def main():
     results["leak_check"] = leak_check(build, brokers)
     events = args.demo_events or (10000 if args.quick else 100000)
     results["B5"] = demo(build, events, brokers)
+    results["go"] = kafka_go.run_all(build, args.brokers, args.quick)
 
     def get(key, field):
         return (results.get(key) or {}).get(field)
@@ -377,6 +380,7 @@ def main():
         "threads16_ratio": get("B3", "threads16_ratio"),
         "rss_growth_mib": get("B4", "rss_growth_mib"),
         "demo_rows_per_s": get("B5", "demo_rows_per_s"),
+        **kafka_go.summary(results),
     }
     log()
     log("summary (ratio = dispatch-kafka / raw librdkafka on the same broker, same run):")
