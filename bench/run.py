@@ -543,7 +543,8 @@ def log_curves(curves):
         for p in data.get("points", []):
             v = _curve_value(p, "ratio:" + m) if p.get("run") else None
             parts.append(f"{_x_text(name, p)}: {fmt(v, '.2f') if p.get('run') else 'not run'}")
-        log(f"  {name:12} {m} ratio  " + ", ".join(parts) + f"  ({data.get('seconds')} s)")
+        failed = f", {data['failures']} failed messages" if data.get("failures") else ""
+        log(f"  {name:12} {m} ratio  " + ", ".join(parts) + f"  ({data.get('seconds')} s{failed})")
 
 
 def _bend(name, points):
@@ -646,6 +647,13 @@ def scaling_sections(curves, old_text, info, args):
                 continue
             cells = [_x_text(name, p) if k == "x" else fmt(_curve_value(p, k), f) for _, k, f in cols]
             lines.append("| " + " | ".join(cells) + " |")
+        if data.get("failures"):
+            lines += ["", f"{data['failures']:,} messages failed in the measured rounds "
+                          f"(the first: {data.get('first_failure') or 'no text'}); their "
+                          "batches count in the figures."]
+        if not any(p.get("run") for p in points):
+            lines.append("")
+            continue
         lines += ["", f"![{spec['title']}: ours against raw librdkafka](benchmarks-{name}.png)", "",
                   f"Where it bends: {_bend(name, points)} Why: {CURVE_WHY[name]}", ""]
     return "\n".join(lines)

@@ -98,6 +98,7 @@ class Json {
 
 std::vector<std::string> g_points;  // every point's JSON, for the curve's last line
 int g_failures = 0;                 // failed messages in measured rounds
+std::string g_first_failure;        // the first one's text, with its side
 
 void EmitPoint(const Json& j) {
   g_points.push_back(j.str());
@@ -108,6 +109,10 @@ void EmitPoint(const Json& j) {
 void EmitNotRun(const std::string& curve, double x, const std::string& reason) {
   std::printf("  %-10g not run: %s\n", x, reason.c_str());
   EmitPoint(Json().Str("curve", curve).Num("x", x, 0).Bool("run", false).Str("reason", reason));
+}
+
+void NoteFailure(const std::string& side, const std::string& text) {
+  if (g_first_failure.empty() && !text.empty()) g_first_failure = side + ": " + text;
 }
 
 double Median(const std::vector<double>& v) { return bench::Percentile(v, 0.5); }
@@ -174,12 +179,13 @@ BatchTimes TimeBatches(dispatch::kafka::KafkaPublisher& publisher, bench::RawBat
         const auto t0 = bench::Clock::now();
         const auto results = publisher.PublishBatch(dispatch::Context::WithTimeout(60s), batch);
         t.ours_s.push_back(bench::SecondsSince(t0));
-        FirstError(results, g_failures);
+        NoteFailure("dispatch-kafka", FirstError(results, g_failures));
       },
       [&] {
         const auto t0 = bench::Clock::now();
         g_failures += raw.ProduceAll(batch);
         t.raw_s.push_back(bench::SecondsSince(t0));
+        NoteFailure("raw librdkafka", raw.last_error());
       });
   return t;
 }
@@ -196,7 +202,7 @@ int CurveSize(const std::string& brokers, bool quick) {
   config.properties["message.max.bytes"] = kMaxMessageBytes;
   dispatch::kafka::KafkaPublisher publisher(config);
   bench::RawBatchProducer raw(bench::RawConf(config));
-  const int rounds = quick ? 4 : 30;
+  const int rounds = quick ? 4 : 40;
   std::printf("size: PublishBatch of ~8 MiB against raw produce-all-then-flush, 1 partition, "
               "message.max.bytes %s on both sides, %d rounds, %s broker\n",
               kMaxMessageBytes, rounds, broker.kind());
@@ -288,7 +294,7 @@ int CurveCallers(const std::string& brokers, bool quick) {
   // the messages per thread (at least 20), so a slow broker does not
   // stretch the curve and a fast one still gives each round enough messages.
   const double round_s = quick ? 0.2 : 0.8;
-  const int rounds = quick ? 2 : 6;
+  const int rounds = quick ? 2 : 8;
   std::printf("callers: N threads of blocking Publish against raw (one shared producer, one "
               "report thread, a condition variable per message), 100 B, 4 partitions, rounds "
               "of ~%.1f s, %d rounds, %s broker\n",
@@ -367,7 +373,7 @@ int CurvePartitions(const std::string& brokers, bool quick) {
   const dispatch::kafka::KafkaConfig config = bench::OurConfig(broker.bootstrap());
   dispatch::kafka::KafkaPublisher publisher(config);
   bench::RawBatchProducer raw(bench::RawConf(config));
-  const int rounds = quick ? 10 : 40;
+  const int rounds = quick ? 10 : 60;
   std::printf("partitions: PublishBatch of 1,000 keyed messages (1,000 keys, 100 B) against raw "
               "produce-all-then-flush, %d rounds, %s broker\n",
               rounds, broker.kind());
@@ -489,7 +495,7 @@ int CurveCompression(const std::string& brokers, bool quick) {
     value_bytes += static_cast<double>(batch.back().value.size() + batch.back().key->size());
   }
   value_bytes /= static_cast<double>(batch.size());
-  const int rounds = quick ? 20 : 100;
+  const int rounds = quick ? 20 : 200;
   std::printf("compression: PublishBatch of 1,000 JSON order rows (key + value %.0f B on "
               "average) against raw produce-all-then-flush, 1 partition, %d rounds, %s broker\n",
               value_bytes, rounds, broker.kind());
@@ -530,13 +536,14 @@ int CurveCompression(const std::string& brokers, bool quick) {
           const auto results = publisher.PublishBatch(dispatch::Context::WithTimeout(60s), batch);
           ours_s.push_back(bench::SecondsSince(t0));
           ours_cpu += bench::CpuSeconds() - cpu0;
-          FirstError(results, g_failures);
+          NoteFailure("dispatch-kafka", FirstError(results, g_failures));
         },
         [&] {
           const double cpu0 = bench::CpuSeconds();
           const auto t0 = bench::Clock::now();
           g_failures += raw.ProduceAll(batch);
           raw_s.push_back(bench::SecondsSince(t0));
+          NoteFailure("raw librdkafka", raw.last_error());
           raw_cpu += bench::CpuSeconds() - cpu0;
         });
     const auto tx1 = TxBytesNow(ours_stats, raw_stats, raw);
@@ -698,10 +705,10 @@ double Field(const std::string& json, const std::string& key) {
 
 int CurveMemory(const std::string& brokers, bool quick) {
   const std::vector<long> points = {10, 1000, 100000};
-  const int rounds = quick ? 1 : 2;
+  const int rounds = quick ? 1 : 3;
   std::printf("memory: RSS with N messages of 100 B in flight (broker holding its responses), one "
-              "process per side and round, %d round(s), embedded broker\n",
-              rounds);
+              "process per side and round, %d round(s), %s broker\n",
+              rounds, brokers.empty() ? "embedded" : "real");
   if (!brokers.empty()) {
     for (long n : points) {
       EmitNotRun("memory", static_cast<double>(n),
@@ -828,13 +835,15 @@ int main(int argc, char** argv) {
   const int code = curves.at(curve)(brokers, quick);
   std::string points;
   for (const auto& p : g_points) points += (points.empty() ? "" : ", ") + p;
-  std::printf("failures: %d\n", g_failures);
+  std::printf("failures: %d%s%s\n", g_failures, g_first_failure.empty() ? "" : ", the first: ",
+              g_first_failure.c_str());
   std::printf("%s\n", Json()
                           .Str("curve", curve)
                           .Bool("quick", quick)
                           .Str("broker", brokers.empty() ? "embedded" : "real")
                           .Num("seconds", bench::SecondsSince(t0), 1)
                           .Int("failures", g_failures)
+                          .Str("first_failure", g_first_failure)
                           .Raw("points", "[" + points + "]")
                           .str()
                           .c_str());
