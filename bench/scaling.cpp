@@ -107,7 +107,7 @@ void EmitPoint(const Json& j) {
 }
 
 void EmitNotRun(const std::string& curve, double x, const std::string& reason) {
-  std::printf("  %-10g not run: %s\n", x, reason.c_str());
+  std::printf("  %-10.0f not run: %s\n", x, reason.c_str());
   EmitPoint(Json().Str("curve", curve).Num("x", x, 0).Bool("run", false).Str("reason", reason));
 }
 
