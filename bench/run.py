@@ -439,7 +439,8 @@ CURVES = {
                  "alike on both sides. Bytes on the wire are librdkafka's statistics "
                  "(`statistics.interval.ms` 1000 on both sides): the top-level `tx_bytes`, every "
                  "byte sent to the brokers, taken after the warm-up and after the last round, "
-                 "over the messages in between. CPU as in the callers curve.",
+                 "over the messages in between. CPU as in the callers curve, each reading "
+                 "spanning 10 consecutive batches of one side.",
     },
     "memory": {
         "title": "messages in flight",
