@@ -19,9 +19,10 @@ a shared machine.
              blocking callers, partitions, compression, messages in flight),
              and with --report write their sections and one chart per curve
              (docs/benchmarks-CURVE.png); on by default with --report, off
-             otherwise. About 3 minutes on the embedded cluster (a minute
-             with --quick); --no-curves skips them and keeps the curve
-             sections already in docs/benchmarks.md
+             otherwise. About 2 minutes on the embedded cluster and 3 on a
+             one-node real cluster (under a minute with --quick);
+             --no-curves skips them and keeps the curve sections already in
+             docs/benchmarks.md
 
 The last line of output is one JSON object with the keys latency_p50_ratio,
 batch_throughput_ratio, threads16_ratio, rss_growth_mib and demo_rows_per_s
@@ -376,7 +377,7 @@ CURVES = {
         "columns": [("value size", "x", None), ("messages per batch", "batch_msgs", ",.0f"),
                     ("ours MB/s", "ours_mb_per_s", ",.1f"), ("raw MB/s", "raw_mb_per_s", ",.1f"),
                     ("ratio", "ratio:mb_per_s", ".2f"), ("ours msg/s", "ours_msgs_per_s", ",.0f"),
-                    ("raw msg/s", "raw_msgs_per_s", ",.0f")],
+                    ("raw msg/s", "raw_msgs_per_s", ",.0f"), ("failed messages", "failures", ",.0f")],
         "setup": "`PublishBatch` of about 8 MiB (at least 10 messages) to a one-partition topic "
                  "against raw librdkafka producing all, then `flush()`; MB/s is 10^6 value bytes "
                  "per second from the median batch. Both sides set `message.max.bytes` to 2 MiB "
@@ -415,7 +416,8 @@ CURVES = {
         "columns": [("partitions", "x", None), ("ours msg/s", "ours_msgs_per_s", ",.0f"),
                     ("raw msg/s", "raw_msgs_per_s", ",.0f"), ("ratio", "ratio:msgs_per_s", ".2f"),
                     ("ours mean msg/s", "ours_mean_msgs_per_s", ",.0f"),
-                    ("raw mean msg/s", "raw_mean_msgs_per_s", ",.0f")],
+                    ("raw mean msg/s", "raw_mean_msgs_per_s", ",.0f"),
+                    ("failed messages", "failures", ",.0f")],
         "setup": "`PublishBatch` of 1,000 messages of 100 B with 1,000 distinct keys (murmur2 "
                  "spreads them over the partitions) against raw produce-all-then-flush; msg/s "
                  "from the median batch, the mean beside it.",

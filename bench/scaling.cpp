@@ -157,6 +157,7 @@ struct BatchTimes {
   std::vector<double> ours_s;
   std::vector<double> raw_s;
   std::string not_run;  // non-empty: the point did not run, and why
+  int failures = 0;     // failed messages in the measured rounds, both sides
 };
 
 BatchTimes TimeBatches(dispatch::kafka::KafkaPublisher& publisher, bench::RawBatchProducer& raw,
@@ -173,6 +174,7 @@ BatchTimes TimeBatches(dispatch::kafka::KafkaPublisher& publisher, bench::RawBat
     t.not_run = "raw librdkafka: " + raw.last_error();
     return t;
   }
+  const int failures_before = g_failures;
   Alternate(
       rounds,
       [&] {
@@ -187,6 +189,7 @@ BatchTimes TimeBatches(dispatch::kafka::KafkaPublisher& publisher, bench::RawBat
         t.raw_s.push_back(bench::SecondsSince(t0));
         NoteFailure("raw librdkafka", raw.last_error());
       });
+  t.failures = g_failures - failures_before;
   return t;
 }
 
@@ -239,7 +242,8 @@ int CurveSize(const std::string& brokers, bool quick) {
                   .Num("ours_mean_mb_per_s", ours_mean, 1)
                   .Num("raw_mean_mb_per_s", base_mean, 1)
                   .Num("ours_msgs_per_s", static_cast<double>(n) / Median(t.ours_s), 0)
-                  .Num("raw_msgs_per_s", static_cast<double>(n) / Median(t.raw_s), 0));
+                  .Num("raw_msgs_per_s", static_cast<double>(n) / Median(t.raw_s), 0)
+                  .Int("failures", t.failures));
   }
   return 0;
 }
@@ -404,7 +408,8 @@ int CurvePartitions(const std::string& brokers, bool quick) {
                   .Num("raw_msgs_per_s", base, 0)
                   .Num("ratio", ours / base)
                   .Num("ours_mean_msgs_per_s", ours_mean, 0)
-                  .Num("raw_mean_msgs_per_s", base_mean, 0));
+                  .Num("raw_mean_msgs_per_s", base_mean, 0)
+                  .Int("failures", t.failures));
   }
   return 0;
 }
