@@ -550,7 +550,8 @@ def log_curves(curves):
                 if p.get("run") else None
             parts.append(f"{_x_text(name, p)}: {fmt(v, '.2f') if p.get('run') else 'not run'}")
         failed = f", {data['failures']} failed messages" if data.get("failures") else ""
-        log(f"  {name:12} {m} ratio  " + ", ".join(parts) + f"  ({data.get('seconds')} s{failed})")
+        what = "RSS growth" if name == "memory" else m
+        log(f"  {name:12} {what} ratio  " + ", ".join(parts) + f"  ({data.get('seconds')} s{failed})")
 
 
 def _bend(name, points):
