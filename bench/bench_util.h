@@ -18,9 +18,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -44,13 +46,13 @@ inline dispatch::kafka::KafkaConfig OurConfig(const std::string& brokers) {
   return dispatch::kafka::DefaultKafkaConfig(dispatch::testing::internal::SplitList(brokers));
 }
 
-// The baseline's properties: those KafkaPublisher applies with the library's
-// defaults. A bench that deliberately sets the baseline differently says so
-// beside the difference.
-inline std::unique_ptr<RdKafka::Conf> RawConf(const std::string& brokers) {
+// The baseline's properties: those KafkaPublisher applies with `config`
+// (its extra `properties`, such as compression.type, included). A bench that
+// deliberately sets the baseline differently says so beside the difference.
+inline std::unique_ptr<RdKafka::Conf> RawConf(const dispatch::kafka::KafkaConfig& config) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string err;
-  for (const auto& [name, value] : dispatch::kafka::EffectiveProperties(OurConfig(brokers))) {
+  for (const auto& [name, value] : dispatch::kafka::EffectiveProperties(config)) {
     if (value == "[redacted]") {
       throw std::runtime_error("baseline: " + name + " is a secret that EffectiveProperties hides");
     }
@@ -59,11 +61,19 @@ inline std::unique_ptr<RdKafka::Conf> RawConf(const std::string& brokers) {
   return conf;
 }
 
+// The same, with the library's defaults.
+inline std::unique_ptr<RdKafka::Conf> RawConf(const std::string& brokers) {
+  return RawConf(OurConfig(brokers));
+}
+
 // Creates `topic` on a real cluster unless metadata already lists it (the
 // embedded cluster creates topics itself). A failure is reported and the run
 // goes on: the topic may still be auto-created, and a topic that cannot be
-// written shows as failures in the benchmark's own output.
-inline void EnsureTopic(const std::string& brokers, const std::string& topic, int partitions) {
+// written shows as failures in the benchmark's own output. `configs` are
+// topic configurations (such as max.message.bytes) for a topic this creates;
+// a topic that exists keeps its own.
+inline void EnsureTopic(const std::string& brokers, const std::string& topic, int partitions,
+                        const std::vector<std::pair<std::string, std::string>>& configs = {}) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), errstr, sizeof errstr);
@@ -83,6 +93,9 @@ inline void EnsureTopic(const std::string& brokers, const std::string& topic, in
   if (!exists) {
     rd_kafka_NewTopic_t* nt =
         rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, errstr, sizeof errstr);
+    for (const auto& [name, value] : configs) {
+      rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str());
+    }
     rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
     rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 15000);
@@ -112,6 +125,9 @@ inline void EnsureTopic(const std::string& brokers, const std::string& topic, in
 struct TopicSpec {
   std::string name;
   int partitions = 1;
+  // Topic configurations for a real cluster (the embedded cluster has none
+  // and enforces no record size limit).
+  std::vector<std::pair<std::string, std::string>> configs = {};
 };
 
 // The broker a benchmark runs on: an embedded cluster in a child process
@@ -126,7 +142,7 @@ class Broker {
     if (bootstrap_.empty()) {
       bootstrap_ = StartClusterProcess(topics);
     } else {
-      for (const TopicSpec& t : topics) EnsureTopic(bootstrap_, t.name, t.partitions);
+      for (const TopicSpec& t : topics) EnsureTopic(bootstrap_, t.name, t.partitions, t.configs);
     }
   }
   Broker(std::string brokers, const std::string& topic, int partitions)
@@ -134,6 +150,7 @@ class Broker {
   ~Broker() {
     if (keep_alive_ >= 0) {
       close(keep_alive_);  // the child's cue to stop
+      close(replies_);
       waitpid(child_, nullptr, 0);
     }
   }
@@ -142,11 +159,26 @@ class Broker {
 
   const std::string& bootstrap() const { return bootstrap_; }
   const char* kind() const { return child_ > 0 ? "embedded" : "real"; }
+  bool embedded() const { return child_ > 0; }
+
+  // Delays every response of the embedded cluster's brokers by `rtt` (0
+  // undoes it), for messages that must stay in flight; returns once the
+  // cluster applied it. Throws on a real cluster.
+  void SetRtt(std::chrono::milliseconds rtt) {
+    if (keep_alive_ < 0) throw std::runtime_error("SetRtt needs the embedded cluster");
+    const std::string command = "rtt " + std::to_string(rtt.count()) + "\n";
+    char c = 0;
+    if (write(keep_alive_, command.data(), command.size()) < 0 || read(replies_, &c, 1) != 1 ||
+        c != '+') {
+      throw std::runtime_error("the embedded cluster process did not apply the RTT");
+    }
+  }
 
  private:
   // Starts the cluster in a child process and returns its bootstrap string.
-  // The child lives until keep_alive_ (the write end of a pipe it reads) is
-  // closed, at the latest when this process exits.
+  // The child reads commands ("rtt MS\n", answered with '+') from a pipe and
+  // lives until its write end, keep_alive_, is closed, at the latest when
+  // this process exits.
   std::string StartClusterProcess(const std::vector<TopicSpec>& topics) {
     int to_parent[2];
     int to_child[2];
@@ -162,9 +194,20 @@ class Broker {
         for (const TopicSpec& t : topics) cluster.CreateTopic(t.name, t.partitions, 1);
         const std::string bootstrap = cluster.Bootstrap() + "\n";
         if (write(to_parent[1], bootstrap.data(), bootstrap.size()) < 0) code = 1;
-        close(to_parent[1]);
+        std::string line;
         char c;
         while (read(to_child[0], &c, 1) > 0) {
+          if (c != '\n') {
+            line += c;
+            continue;
+          }
+          char reply = '-';
+          if (line.rfind("rtt ", 0) == 0) {
+            cluster.SetRtt(-1, std::chrono::milliseconds(std::stol(line.substr(4))));
+            reply = '+';
+          }
+          if (write(to_parent[1], &reply, 1) < 0) code = 1;
+          line.clear();
         }
       }
       std::_Exit(code);
@@ -172,10 +215,10 @@ class Broker {
     close(to_parent[1]);
     close(to_child[0]);
     keep_alive_ = to_child[1];
+    replies_ = to_parent[0];
     std::string bootstrap;
     char c;
-    while (read(to_parent[0], &c, 1) == 1 && c != '\n') bootstrap += c;
-    close(to_parent[0]);
+    while (read(replies_, &c, 1) == 1 && c != '\n') bootstrap += c;
     if (bootstrap.empty()) throw std::runtime_error("the embedded cluster process did not start");
     return bootstrap;
   }
@@ -183,6 +226,7 @@ class Broker {
   std::string bootstrap_;
   pid_t child_ = -1;
   int keep_alive_ = -1;
+  int replies_ = -1;
 };
 
 // Raw librdkafka with the publisher's properties, as a competent user
@@ -223,6 +267,67 @@ class RawProducer : public RdKafka::DeliveryReportCb {
   std::unique_ptr<RdKafka::Producer> producer_;
   bool done_ = false;
   bool ok_ = false;
+};
+
+// Raw librdkafka: produce every message, then flush() until all are
+// reported (B2 and the size, partitions and compression curves of
+// bench/scaling). `events` (optional) receives librdkafka's events, such as
+// statistics, while the producer polls or flushes.
+class RawBatchProducer : public RdKafka::DeliveryReportCb {
+ public:
+  explicit RawBatchProducer(const std::string& brokers) : RawBatchProducer(RawConf(brokers)) {}
+  explicit RawBatchProducer(std::unique_ptr<RdKafka::Conf> conf,
+                            RdKafka::EventCb* events = nullptr) {
+    std::string err;
+    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
+    if (events != nullptr) conf->set("event_cb", events, err);
+    producer_.reset(RdKafka::Producer::create(conf.get(), err));
+    if (!producer_) throw std::runtime_error(err);
+  }
+  ~RawBatchProducer() override { producer_->flush(5000); }
+  RawBatchProducer(const RawBatchProducer&) = delete;
+  RawBatchProducer& operator=(const RawBatchProducer&) = delete;
+
+  // Produces every message (waiting for room while the local queue is
+  // full); with `flush`, then waits until all are reported. Returns the
+  // number of messages that failed, or, without `flush`, that failed to
+  // enqueue.
+  int ProduceAll(std::span<const dispatch::Message> messages, bool flush = true) {
+    failed_ = 0;
+    for (const dispatch::Message& m : messages) {
+      for (;;) {
+        const RdKafka::ErrorCode e = producer_->produce(
+            m.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+            const_cast<char*>(m.value.data()), m.value.size(),
+            m.key ? m.key->data() : nullptr, m.key ? m.key->size() : 0, 0, nullptr);
+        if (e == RdKafka::ERR_NO_ERROR) break;
+        if (e != RdKafka::ERR__QUEUE_FULL) {
+          if (last_error_.empty()) last_error_ = RdKafka::err2str(e);
+          ++failed_;
+          break;
+        }
+        producer_->poll(1);
+      }
+    }
+    if (flush) producer_->flush(60000);
+    return failed_;
+  }
+
+  void dr_cb(RdKafka::Message& m) override {
+    if (m.err() != RdKafka::ERR_NO_ERROR) {
+      if (last_error_.empty()) last_error_ = m.errstr();
+      ++failed_;
+    }
+  }
+
+  RdKafka::Producer& producer() { return *producer_; }
+  // librdkafka's text for the first failure seen, empty when none.
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  std::unique_ptr<RdKafka::Producer> producer_;
+  int failed_ = 0;
+  std::string last_error_;
 };
 
 // Raw librdkafka as a competent user shares one producer between threads:

@@ -9,7 +9,6 @@
 // Target: our msg/s at least 0.7 of the baseline's.
 #include <cstdio>
 #include <memory>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -18,48 +17,6 @@
 namespace {
 
 using namespace std::chrono_literals;
-
-// Raw librdkafka: produce every message, then flush() until all are reported.
-class RawBatchProducer : public RdKafka::DeliveryReportCb {
- public:
-  explicit RawBatchProducer(const std::string& brokers) {
-    auto conf = bench::RawConf(brokers);
-    std::string err;
-    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
-    producer_.reset(RdKafka::Producer::create(conf.get(), err));
-    if (!producer_) throw std::runtime_error(err);
-  }
-  ~RawBatchProducer() override { producer_->flush(5000); }
-
-  // Returns the number of messages that failed.
-  int ProduceAll(std::span<const dispatch::Message> messages) {
-    failed_ = 0;
-    for (const dispatch::Message& m : messages) {
-      for (;;) {
-        const RdKafka::ErrorCode e = producer_->produce(
-            m.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-            const_cast<char*>(m.value.data()), m.value.size(), m.key->data(), m.key->size(), 0,
-            nullptr);
-        if (e == RdKafka::ERR_NO_ERROR) break;
-        if (e != RdKafka::ERR__QUEUE_FULL) {
-          ++failed_;
-          break;
-        }
-        producer_->poll(1);
-      }
-    }
-    producer_->flush(30000);
-    return failed_;
-  }
-
-  void dr_cb(RdKafka::Message& m) override {
-    if (m.err() != RdKafka::ERR_NO_ERROR) ++failed_;
-  }
-
- private:
-  std::unique_ptr<RdKafka::Producer> producer_;
-  int failed_ = 0;
-};
 
 }  // namespace
 
@@ -93,7 +50,7 @@ int main(int argc, char** argv) {
   const std::string topic = "bench-batch";
   bench::Broker broker(brokers, topic, partitions);
   dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(broker.bootstrap()));
-  RawBatchProducer raw(broker.bootstrap());
+  bench::RawBatchProducer raw(broker.bootstrap());
 
   std::vector<dispatch::Message> batch;
   for (int i = 0; i < batch_size; ++i) {
