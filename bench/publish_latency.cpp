@@ -8,10 +8,11 @@
 // --samples writes every latency (microseconds) as CSV lines "raw,ours", for
 // the latency chart of bench/run.py --report.
 //
-// Without --brokers it runs on an embedded cluster (in process). The baseline
-// is what a hand-written wrapper does: produce one message with the same
-// settings (the publisher's librdkafka properties, bench_util.h), then poll
-// until its delivery report arrives.
+// Without --brokers it runs on an embedded cluster (in a child process). The
+// baseline is what a hand-written wrapper does: produce one message with the
+// same settings (the publisher's librdkafka properties, bench_util.h), then
+// poll until its delivery report arrives. CPU per message (B6) is this
+// process's user+system time (getrusage) around each call.
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
@@ -90,21 +91,28 @@ int main(int argc, char** argv) {
 
   std::vector<double> ours_us;
   std::vector<double> raw_us;
+  double ours_cpu_s = 0;
+  double raw_cpu_s = 0;
   int failures = 0;
   for (int r = 0; r < rounds; ++r) {
     for (int i = 0; i < messages; ++i) {
       const std::string key = "key-" + std::to_string(i % 64);
+      // CPU time (B6) is read around each call, outside its timed part.
       const auto run_raw = [&] {
+        const double cpu0 = bench::CpuSeconds();
         const auto t0 = Clock::now();
         if (!raw.ProduceAndWait(topic, key, value)) ++failures;
         raw_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        raw_cpu_s += bench::CpuSeconds() - cpu0;
       };
       const auto run_ours = [&] {
+        const double cpu0 = bench::CpuSeconds();
         const auto t0 = Clock::now();
         if (!publisher.Publish(dispatch::Context::WithTimeout(10s), {topic, key, value, {}}).ok()) {
           ++failures;
         }
         ours_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        ours_cpu_s += bench::CpuSeconds() - cpu0;
       };
       // Which side goes first alternates: the one that follows the other
       // meets the broker still busy with the other's request.
@@ -121,13 +129,17 @@ int main(int argc, char** argv) {
   const Stats base = Summarize(raw_us);
   std::printf("B1 single-thread blocking publish, %d messages of %zu bytes, %s broker\n",
               messages * rounds, value.size(), broker.kind());
-  std::printf("%-28s %10s %10s %12s\n", "", "p50 us", "p99 us", "msg/s");
-  std::printf("%-28s %10.1f %10.1f %12.0f\n", "raw librdkafka (baseline)", base.p50_us, base.p99_us,
-              base.msgs_per_s);
-  std::printf("%-28s %10.1f %10.1f %12.0f\n", "dispatch::KafkaPublisher", ours.p50_us, ours.p99_us,
-              ours.msgs_per_s);
-  std::printf("ratio (ours / baseline)      %10.2f %10.2f %12.2f\n", ours.p50_us / base.p50_us,
-              ours.p99_us / base.p99_us, ours.msgs_per_s / base.msgs_per_s);
+  const double n = static_cast<double>(ours_us.size());
+  const double ours_cpu = ours_cpu_s * 1e6 / n;
+  const double raw_cpu = raw_cpu_s * 1e6 / n;
+  std::printf("%-28s %10s %10s %12s %12s\n", "", "p50 us", "p99 us", "msg/s", "cpu us/msg");
+  std::printf("%-28s %10.1f %10.1f %12.0f %12.1f\n", "raw librdkafka (baseline)", base.p50_us,
+              base.p99_us, base.msgs_per_s, raw_cpu);
+  std::printf("%-28s %10.1f %10.1f %12.0f %12.1f\n", "dispatch::KafkaPublisher", ours.p50_us,
+              ours.p99_us, ours.msgs_per_s, ours_cpu);
+  std::printf("ratio (ours / baseline)      %10.2f %10.2f %12.2f %12.2f\n",
+              ours.p50_us / base.p50_us, ours.p99_us / base.p99_us,
+              ours.msgs_per_s / base.msgs_per_s, ours_cpu / raw_cpu);
   std::printf("failures: %d\n", failures);
   if (!samples_path.empty()) {
     std::ofstream out(samples_path);
@@ -137,8 +149,11 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"scenario\": \"B1\", \"latency_p50_us\": %.1f, \"baseline_p50_us\": %.1f, "
       "\"latency_p50_ratio\": %.3f, \"latency_p99_us\": %.1f, \"baseline_p99_us\": %.1f, "
-      "\"msgs_per_s\": %.0f, \"baseline_msgs_per_s\": %.0f, \"failures\": %d}\n",
+      "\"latency_p99_ratio\": %.3f, \"msgs_per_s\": %.0f, \"baseline_msgs_per_s\": %.0f, "
+      "\"cpu_us_per_msg\": %.2f, \"baseline_cpu_us_per_msg\": %.2f, \"cpu_per_msg_ratio\": %.3f, "
+      "\"failures\": %d}\n",
       ours.p50_us, base.p50_us, ours.p50_us / base.p50_us, ours.p99_us, base.p99_us,
-      ours.msgs_per_s, base.msgs_per_s, failures);
+      ours.p99_us / base.p99_us, ours.msgs_per_s, base.msgs_per_s, ours_cpu, raw_cpu,
+      ours_cpu / raw_cpu, failures);
   return failures == 0 ? 0 : 1;
 }
