@@ -314,8 +314,12 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
     if (call.serving.load()) WakeServer();
   }
 
-  // Makes a poll() of a serving caller return now.
-  void WakeServer() { rd_kafka_queue_yield(main_queue_); }
+  // Makes a poll() of a serving caller return now. A stop request may call
+  // it at any time, even while Close releases the queue: hence the lock.
+  void WakeServer() {
+    const std::lock_guard lock(main_queue_mu_);
+    if (main_queue_ != nullptr) rd_kafka_queue_yield(main_queue_);
+  }
 
   // Waits until every slot of `call` is done (true), or the stop request or
   // `deadline` comes first (false). Serves librdkafka's queue while it leads
@@ -677,7 +681,11 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
       std::lock_guard lock(topics_mu_);
       topics_.clear();  // handles before the producer they belong to
     }
-    rd_kafka_queue_destroy(main_queue_);
+    {
+      const std::lock_guard lock(main_queue_mu_);
+      rd_kafka_queue_destroy(main_queue_);
+      main_queue_ = nullptr;
+    }
     producer_.reset();
     if (left > 0) {
       // The same outcomes the purged messages' waiters got: not delivered
@@ -717,7 +725,8 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   long long max_message_bytes_ = 0;
 
   std::unique_ptr<RdKafka::Producer> producer_;
-  rd_kafka_t* rk_ = nullptr;                // producer_'s C handle, for produce
+  rd_kafka_t* rk_ = nullptr;  // producer_'s C handle, for produce
+  std::mutex main_queue_mu_;
   rd_kafka_queue_t* main_queue_ = nullptr;  // the queue that poll() serves, to wake a poll()
   std::mutex topics_mu_;
   std::map<std::string, std::unique_ptr<RdKafka::Topic>> topics_;  // from Prepare, until Close
