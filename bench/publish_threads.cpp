@@ -175,9 +175,10 @@ int main(int argc, char** argv) {
       "\"baseline_threads16_msgs_per_s\": %.0f, \"threads16_ratio\": %.3f, "
       "\"cpu_us_per_msg\": %.1f, \"baseline_cpu_us_per_msg\": %.1f, \"cpu_per_msg_ratio\": %.3f, "
       "\"cores_busy\": %.2f, "
-      "\"baseline_cores_busy\": %.2f, \"switches_per_msg\": %.2f, \"failures\": %d}\n",
+      "\"baseline_cores_busy\": %.2f, \"switches_per_msg\": %.2f, "
+      "\"baseline_switches_per_msg\": %.2f, \"failures\": %d}\n",
       threads, ours, base, ours / base, ours_cpu, raw_cpu, ours_cpu / raw_cpu,
-      ours_phase.cpu_s / ours_s, raw_phase.cpu_s / raw_s,
-      ours_phase.switches / total, failures.load());
+      ours_phase.cpu_s / ours_s, raw_phase.cpu_s / raw_s, ours_phase.switches / total,
+      raw_phase.switches / total, failures.load());
   return failures.load() == 0 ? 0 : 1;
 }
