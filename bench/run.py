@@ -75,11 +75,24 @@ TARGET_OF = {"b1_cpu_per_msg_ratio": "cpu_per_msg_ratio",
              "b3_cpu_per_msg_ratio": "cpu_per_msg_ratio"}
 
 # What each lever of the publisher's cost paid, for the report's levers
-# table: lever -> (effect measured, kept?).
+# table: lever -> (effect measured, kept?). The levers of issue 13, each measured by building the library before and
+# after it with the same benchmarks (B1, B2, B3 full, embedded cluster,
+# librdkafka 2.14.2, three interleaved runs of each build on an idle machine;
+# ranges over the runs). Written by hand: run.py does not rebuild old code.
 LEVERS = {
-    "a waiting caller serves delivery reports (leader/follower)": ("TBD", "TBD"),
-    "one allocation per call (Call with inline slots, intrusive refcount)": ("TBD", "TBD"),
-    "rd_kafka_producev instead of the C++ produce()": ("TBD", "TBD"),
+    "one allocation per call (the Call and its slots, reference-counted) instead of a "
+    "heap `Pending` per message and a `shared_ptr` Call; one lock per delivery report; "
+    "`rd_kafka_producev` instead of the C++ `produce()` (which copies the topic name); a "
+    "batch counted as producing once, not per message":
+        ("B1 p50 ratio 1.29-1.52 -> 1.14-1.20, B1 CPU/msg 1.23-1.59 -> 1.09-1.34; "
+         "B2 0.72-0.74 -> 0.76-0.96; B3 0.96-1.12 -> 0.98-1.12", "yes"),
+    "a waiting caller serves delivery reports (leader/follower, on top of the row above)":
+        ("B1 p50 ratio 1.14-1.20 -> 1.02-1.03, p99 0.95-1.32 -> 0.81-1.02, CPU/msg "
+         "1.09-1.34 -> 1.02-1.04; B2 0.76-0.96 -> 0.89-0.96; B3 unchanged (0.98-1.12 -> "
+         "0.89-1.05; context switches per message 1.74-1.83 -> 1.87-1.93)", "yes"),
+    "`rd_kafka_produceva` with one argument list":
+        ("not measured apart: it and `rd_kafka_producev` share librdkafka's code after "
+         "the arguments are read", "producev"),
 }
 
 # The ratios that --matrix measures per (librdkafka version, broker):
