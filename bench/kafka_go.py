@@ -35,6 +35,8 @@ import shutil
 import subprocess
 import sys
 
+from bench_common import last_json, log
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "kafka_go")
 TOPIC = "bench-go"
@@ -45,21 +47,6 @@ RUNS = [
     ("go_default_16", 16, None),
     ("go_16", 16, "1ms"),
 ]
-
-
-def log(text=""):
-    print(text, flush=True)
-
-
-def last_json(output):
-    for line in reversed(output.splitlines()):
-        line = line.strip()
-        if line.startswith("{") and line.endswith("}"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                return None
-    return None
 
 
 def build_go(build):

@@ -56,6 +56,7 @@ import sys
 import tempfile
 
 import kafka_go
+from bench_common import last_json, log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,21 +108,6 @@ MATRIX_COLUMNS = [
     ("b3_cpu_per_msg_ratio", "B3 CPU/msg ratio"),
 ]
 MATRIX_HEADING = "## Targets by librdkafka version and broker"
-
-
-def log(text=""):
-    print(text, flush=True)
-
-
-def last_json(output):
-    for line in reversed(output.splitlines()):
-        line = line.strip()
-        if line.startswith("{") and line.endswith("}"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                return None
-    return None
 
 
 def run(cmd, timeout):
