@@ -10,8 +10,6 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -31,6 +29,7 @@
 
 #include "dispatch/kafka/kafka_publisher.h"
 #include "dispatch/testing/embedded_kafka.h"
+#include "testing/cluster_process.h"
 #include "testing/rdkafka_util.h"
 
 namespace bench {
@@ -140,93 +139,32 @@ class Broker {
   Broker(std::string brokers, const std::vector<TopicSpec>& topics)
       : bootstrap_(std::move(brokers)) {
     if (bootstrap_.empty()) {
-      bootstrap_ = StartClusterProcess(topics);
+      std::vector<std::pair<std::string, int>> specs;
+      for (const TopicSpec& t : topics) specs.emplace_back(t.name, t.partitions);
+      cluster_ = std::make_unique<dispatch::testing::internal::ClusterProcess>(1, specs);
+      bootstrap_ = cluster_->Bootstrap();
     } else {
       for (const TopicSpec& t : topics) EnsureTopic(bootstrap_, t.name, t.partitions, t.configs);
     }
   }
   Broker(std::string brokers, const std::string& topic, int partitions)
       : Broker(std::move(brokers), std::vector<TopicSpec>{{topic, partitions}}) {}
-  ~Broker() {
-    if (keep_alive_ >= 0) {
-      close(keep_alive_);  // the child's cue to stop
-      close(replies_);
-      waitpid(child_, nullptr, 0);
-    }
-  }
-  Broker(const Broker&) = delete;
-  Broker& operator=(const Broker&) = delete;
 
   const std::string& bootstrap() const { return bootstrap_; }
-  const char* kind() const { return child_ > 0 ? "embedded" : "real"; }
-  bool embedded() const { return child_ > 0; }
+  const char* kind() const { return cluster_ ? "embedded" : "real"; }
+  bool embedded() const { return cluster_ != nullptr; }
 
   // Delays every response of the embedded cluster's brokers by `rtt` (0
   // undoes it), for messages that must stay in flight; returns once the
   // cluster applied it. Throws on a real cluster.
   void SetRtt(std::chrono::milliseconds rtt) {
-    if (keep_alive_ < 0) throw std::runtime_error("SetRtt needs the embedded cluster");
-    const std::string command = "rtt " + std::to_string(rtt.count()) + "\n";
-    char c = 0;
-    if (write(keep_alive_, command.data(), command.size()) < 0 || read(replies_, &c, 1) != 1 ||
-        c != '+') {
-      throw std::runtime_error("the embedded cluster process did not apply the RTT");
-    }
+    if (!cluster_) throw std::runtime_error("SetRtt needs the embedded cluster");
+    cluster_->Command("rtt " + std::to_string(rtt.count()));
   }
 
  private:
-  // Starts the cluster in a child process and returns its bootstrap string.
-  // The child reads commands ("rtt MS\n", answered with '+') from a pipe and
-  // lives until its write end, keep_alive_, is closed, at the latest when
-  // this process exits.
-  std::string StartClusterProcess(const std::vector<TopicSpec>& topics) {
-    int to_parent[2];
-    int to_child[2];
-    if (pipe(to_parent) != 0 || pipe(to_child) != 0) throw std::runtime_error("pipe failed");
-    child_ = fork();
-    if (child_ < 0) throw std::runtime_error("fork failed");
-    if (child_ == 0) {
-      close(to_parent[0]);
-      close(to_child[1]);
-      int code = 0;
-      {
-        dispatch::testing::EmbeddedKafkaCluster cluster(1);
-        for (const TopicSpec& t : topics) cluster.CreateTopic(t.name, t.partitions, 1);
-        const std::string bootstrap = cluster.Bootstrap() + "\n";
-        if (write(to_parent[1], bootstrap.data(), bootstrap.size()) < 0) code = 1;
-        std::string line;
-        char c;
-        while (read(to_child[0], &c, 1) > 0) {
-          if (c != '\n') {
-            line += c;
-            continue;
-          }
-          char reply = '-';
-          if (line.rfind("rtt ", 0) == 0) {
-            cluster.SetRtt(-1, std::chrono::milliseconds(std::stol(line.substr(4))));
-            reply = '+';
-          }
-          if (write(to_parent[1], &reply, 1) < 0) code = 1;
-          line.clear();
-        }
-      }
-      std::_Exit(code);
-    }
-    close(to_parent[1]);
-    close(to_child[0]);
-    keep_alive_ = to_child[1];
-    replies_ = to_parent[0];
-    std::string bootstrap;
-    char c;
-    while (read(replies_, &c, 1) == 1 && c != '\n') bootstrap += c;
-    if (bootstrap.empty()) throw std::runtime_error("the embedded cluster process did not start");
-    return bootstrap;
-  }
-
+  std::unique_ptr<dispatch::testing::internal::ClusterProcess> cluster_;
   std::string bootstrap_;
-  pid_t child_ = -1;
-  int keep_alive_ = -1;
-  int replies_ = -1;
 };
 
 // Raw librdkafka with the publisher's properties, as a competent user

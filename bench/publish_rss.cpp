@@ -11,8 +11,6 @@
 //
 // With --messages 10000 this is the run to check under valgrind or
 // LeakSanitizer. Target: growth at most 16 MiB.
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>

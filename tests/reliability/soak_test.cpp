@@ -7,15 +7,13 @@
 // process (driven through a pipe) and the RSS measured is the publisher's.
 // Brokers that die or freeze are the real-Kafka soak's part
 // (tests/kafka/soak_test.cpp).
+#include "soak.h"
+
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <cstdio>
-#include <iterator>
-#include <sstream>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <thread>
@@ -23,8 +21,9 @@
 
 #include "dispatch/kafka/kafka_publisher.h"
 #include "dispatch/testing/embedded_kafka.h"
-#include "soak.h"
 #include "test_util.h"
+#include "testing/cluster_process.h"
+#include "testing/rdkafka_util.h"
 
 namespace dispatch::kafka {
 namespace {
@@ -46,97 +45,13 @@ const int kMessages = [] {
 }();
 const char* const kTopic = "soak";
 
-// An embedded cluster in a child process. Commands, one per line, each
-// acknowledged before Command returns: "errors CODE COUNT", "rtt MS".
-class ClusterProcess {
- public:
-  ClusterProcess() {
-    int to_parent[2];
-    int to_child[2];
-    if (pipe(to_parent) != 0 || pipe(to_child) != 0) throw std::runtime_error("pipe failed");
-    child_ = fork();
-    if (child_ < 0) throw std::runtime_error("fork failed");
-    if (child_ == 0) {
-      close(to_parent[0]);
-      close(to_child[1]);
-      RunChild(to_child[0], to_parent[1]);  // never returns
-    }
-    close(to_parent[1]);
-    close(to_child[0]);
-    in_ = fdopen(to_parent[0], "r");
-    out_ = fdopen(to_child[1], "w");
-    brokers_ = ReadLine();
-  }
-
-  ~ClusterProcess() {
-    if (out_ != nullptr) std::fclose(out_);  // EOF: the child exits
-    if (in_ != nullptr) std::fclose(in_);
-    int status = 0;
-    waitpid(child_, &status, 0);
-  }
-
-  // "host:port" of each broker.
-  std::vector<std::string> brokers() const {
-    std::istringstream words(brokers_);
-    return {std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
-  }
-
-  void Command(const std::string& line) {
-    std::fprintf(out_, "%s\n", line.c_str());
-    std::fflush(out_);
-    if (ReadLine() != "ok") throw std::runtime_error("cluster process failed: " + line);
-  }
-
- private:
-  [[noreturn]] static void RunChild(int in_fd, int out_fd) {
-    FILE* in = fdopen(in_fd, "r");
-    FILE* out = fdopen(out_fd, "w");
-    int code = 0;
-    {
-      EmbeddedKafkaCluster cluster(kBrokers);
-      cluster.CreateTopic(kTopic, kPartitions, 1);
-      for (const std::string& broker : cluster.Brokers()) std::fprintf(out, "%s ", broker.c_str());
-      std::fprintf(out, "\n");
-      std::fflush(out);
-      char line[256];
-      while (std::fgets(line, sizeof line, in) != nullptr) {
-        int a = 0;
-        int b = 0;
-        bool ok = true;
-        if (std::sscanf(line, "errors %d %d", &a, &b) == 2) {
-          cluster.PushRequestErrors(ApiKey::kProduce, std::vector<int>(b, a));
-        } else if (std::sscanf(line, "rtt %d", &a) == 1) {
-          cluster.SetRtt(-1, std::chrono::milliseconds(a));
-        } else {
-          ok = false;
-          code = 1;
-        }
-        std::fprintf(out, ok ? "ok\n" : "error\n");
-        std::fflush(out);
-      }
-    }
-    _exit(code);
-  }
-
-  std::string ReadLine() {
-    char line[512];
-    if (std::fgets(line, sizeof line, in_) == nullptr) throw std::runtime_error("cluster process died");
-    std::string s(line);
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-    return s;
-  }
-
-  pid_t child_ = -1;
-  FILE* in_ = nullptr;
-  FILE* out_ = nullptr;
-  std::string brokers_;  // separated by spaces
-};
-
 TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   ASSERT_GE(kMessages, 10'000) << "DISPATCH_KAFKA_SOAK_MESSAGES must be 10000 or more";
   // Fork before any thread exists in this process.
-  ClusterProcess cluster;
-  KafkaConfig config = DefaultKafkaConfig(cluster.brokers());
+  dispatch::testing::internal::ClusterProcess cluster(kBrokers, {{kTopic, kPartitions}});
+  const std::vector<std::string> brokers =
+      dispatch::testing::internal::SplitList(cluster.Bootstrap());
+  KafkaConfig config = DefaultKafkaConfig(brokers);
   config.properties["retry.backoff.ms"] = "20";
   // One request in flight per connection: the embedded cluster does not check
   // idempotent sequence numbers, and with several in flight librdkafka
@@ -213,8 +128,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   int injected = 0;
   for (const auto& [start, stop] : faults) {
     const int at = acked_count() + gap;
-    if (!suite::WaitFor([&] { return acked_count() >= at || all_done(); }, 300s) ||
-        all_done()) {
+    if (!suite::WaitFor([&] { return acked_count() >= at || all_done(); }, 300s) || all_done()) {
       break;
     }
     const int from = acked_count();
@@ -241,7 +155,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
 
   // Everything acknowledged is in the topic, exactly once.
   // The whole topic: messages whose result was unknown may have landed too.
-  const auto records = dispatch::testing::ReadWholeTopic(cluster.brokers().front(), kTopic, 180s);
+  const auto records = dispatch::testing::ReadWholeTopic(brokers.front(), kTopic, 180s);
   std::vector<std::uint8_t> seen(kMessages, 0);
   int duplicated = 0;
   std::vector<std::int64_t> first_offset(kPartitions, -1);
@@ -265,11 +179,12 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
       }
     }
   }
-  std::printf("[ figures  ] soak: %d messages, %d ok, %d failed, %d faults injected, "
-              "%d ok missing, %d duplicated, %zu records read; RSS %.1f MiB after 10%%, "
-              "%.1f MiB at the end\n",
-              kMessages, acked_count(), stream.failed(), injected, missing, duplicated,
-              records.size(), rss_early, rss_end);
+  std::printf(
+      "[ figures  ] soak: %d messages, %d ok, %d failed, %d faults injected, "
+      "%d ok missing, %d duplicated, %zu records read; RSS %.1f MiB after 10%%, "
+      "%.1f MiB at the end\n",
+      kMessages, acked_count(), stream.failed(), injected, missing, duplicated, records.size(),
+      rss_early, rss_end);
   for (int p = 0; p < kPartitions; ++p) {
     EXPECT_LE(first_offset[p], 0) << "partition " << p << " starts at offset " << first_offset[p]
                                   << ": the embedded cluster dropped its oldest records";
