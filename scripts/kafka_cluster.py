@@ -38,6 +38,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -70,7 +71,37 @@ logger.request.level = WARN
 """
 
 
+PORT_FLOOR = 10000  # lowest port handed to a node
+_handed_out = set()
+
+
+def ephemeral_low():
+    """The low end of the kernel's ephemeral port range (bind to port 0 and
+    outgoing connections take their ports from it)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port():
+    """A loopback port that is free now and lies below the ephemeral range.
+    A node binds its ports seconds later, once its JVM is up; meanwhile the
+    tests running beside the fixture open embedded clusters on port 0, which
+    the kernel may give a port picked from the ephemeral range."""
+    low = ephemeral_low()
+    for _ in range(200 if low > PORT_FLOOR + 1000 else 0):
+        port = random.randrange(PORT_FLOOR, low)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
