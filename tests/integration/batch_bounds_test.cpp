@@ -104,18 +104,21 @@ TEST(BatchBounds, WriteTimeoutCountsFromEachMessagesHandOverNotFromTheCall) {
   EmbeddedKafkaCluster cluster(1);
   cluster.CreateTopic("slow", 1, 1);
   KafkaConfig config = DefaultKafkaConfig(cluster.Brokers());
-  config.write_timeout = 1s;
+  // A message waits some 100-300 ms after its hand-over: 2 s leaves room for
+  // a sanitizer build on a busy machine.
+  config.write_timeout = 2s;
   config.properties["queue.buffering.max.messages"] = "10";
   KafkaPublisher publisher(config);
   // Connected, with a producer id: under a sanitizer on a busy machine the
-  // first publish can take longer than the 1 s write timeout.
+  // first publish can take longer than the write timeout.
   ASSERT_TRUE(suite::WaitFor(
       [&] {
         return publisher.Publish(Context::WithTimeout(10s), {"slow", "k", "warm", {}}).ok();
       },
       60s));
   cluster.SetRtt(-1, 100ms);
-  const std::vector<Message> messages(300, Message{"slow", "k", "v", {}});
+  // About 10 messages per round trip: some 6.5 s to hand them all over.
+  const std::vector<Message> messages(600, Message{"slow", "k", "v", {}});
   const auto start = Clock::now();
   const auto results = publisher.PublishBatch(Context::WithTimeout(60s), messages);
   const auto took = Clock::now() - start;

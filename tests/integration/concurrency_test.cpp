@@ -40,7 +40,7 @@ TEST(Concurrency, SixteenThreadsPublishAndPerKeyOrderHolds) {
     }
   }
   EXPECT_EQ(failures.load(), 0);
-  const auto records = cluster.ReadTopic("many", kThreads * kPerThread);
+  const auto records = cluster.ReadTopic("many", kThreads * kPerThread, 60s);
   ASSERT_EQ(records.size(), static_cast<std::size_t>(kThreads * kPerThread));
   std::map<std::string, int> next;  // records come in partition, offset order
   for (const auto& rec : records) {

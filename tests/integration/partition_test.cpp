@@ -82,7 +82,13 @@ TEST(Partitioning, SameKeyLandsOnTheSamePartitionAsJavaWouldChoose) {
 TEST(Partitioning, AbsentKeysAreSpreadOverPartitions) {
   testing::EmbeddedKafkaCluster cluster(1);
   cluster.CreateTopic("unkeyed", 4, 1);
-  KafkaPublisher publisher(DefaultKafkaConfig(cluster.Brokers()));
+  KafkaConfig config = DefaultKafkaConfig(cluster.Brokers());
+  // librdkafka keeps a keyless message's random partition for
+  // sticky.partitioning.linger.ms (10 ms by default), so 100 publishes that
+  // end within a few draws may all stick to one. With 0 each message draws
+  // its own.
+  config.properties["sticky.partitioning.linger.ms"] = "0";
+  KafkaPublisher publisher(config);
   std::set<int> used;
   for (int i = 0; i < 100; ++i) {
     const Result r = publisher.Publish(Context::WithTimeout(10s), {"unkeyed", std::nullopt, "v", {}});

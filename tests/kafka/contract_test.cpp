@@ -206,7 +206,7 @@ TEST(RealKafkaContract, SameKeyLandsOnThePartitionKafkasJavaClientChooses) {
   for (int i = 0; i < 120; ++i) keys.push_back("aggregate-" + std::to_string(i * 7919));
 
   // Ask Kafka's Java producer code, from the jars the broker runs on.
-  const std::string keys_file = ::testing::TempDir() + "/partition_keys.txt";
+  const std::string keys_file = ::testing::TempDir() + "/" + topic + "_keys.txt";
   {
     std::ofstream out(keys_file);
     for (const std::string& k : keys) out << Hex(k) << "\n";

@@ -259,12 +259,14 @@ TEST_F(DispatcherTest, PermanentFailureParksTheRowAndItsKeyGoesOn) {
 // --- Retry backoff ----------------------------------------------------------
 
 TEST_F(DispatcherTest, RetryTimeIsJitteredWithinACappedExponentialCeilingPerRow) {
+  // Seconds, not milliseconds: a pause is measured from before the round, so
+  // the round's own time (tens of ms under a sanitizer) adds to each draw.
   DispatcherOptions options;
-  options.retry_base = 100ms;
-  options.retry_cap = 1s;
-  // Ceiling per attempt count (this failure included): 100, 200, 400, 800 ms,
-  // then the 1 s cap.
-  const std::vector<std::chrono::milliseconds> ceilings = {100ms, 200ms, 400ms, 800ms, 1s, 1s};
+  options.retry_base = 10s;
+  options.retry_cap = 100s;
+  // Ceiling per attempt count (this failure included): 10, 20, 40, 80 s, then
+  // the 100 s cap.
+  const std::vector<std::chrono::milliseconds> ceilings = {10s, 20s, 40s, 80s, 100s, 100s};
   constexpr int kRowsPerLevel = 40;
   std::map<std::int64_t, std::size_t> level_of;
   for (std::size_t level = 0; level < ceilings.size(); ++level) {

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -49,12 +50,15 @@ OutboxRow Row(const std::string& key, const std::string& payload,
   return r;
 }
 
-// A file in the test's temporary folder, removed (with its WAL files) before
-// and after.
+// A file in the test's temporary folder, named after the process too (two
+// builds may test on one machine at once), removed (with its WAL files)
+// before and after.
 class SqliteFile {
  public:
   explicit SqliteFile(const std::string& name)
-      : path_((std::filesystem::path(::testing::TempDir()) / name).string()) {
+      : path_(
+            (std::filesystem::path(::testing::TempDir()) / (std::to_string(getpid()) + "-" + name))
+                .string()) {
     Remove();
   }
   ~SqliteFile() { Remove(); }

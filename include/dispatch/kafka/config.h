@@ -105,6 +105,9 @@ struct KafkaConfig {
 
   /// librdkafka `partitioner`. murmur2_random matches the Java client, so
   /// Java and Kafka Streams consumers see a key on the partition they expect.
+  /// A message without a key goes to a random partition, and librdkafka keeps
+  /// that partition for the next keyless messages during
+  /// `sticky.partitioning.linger.ms` (10 ms by default; set it in `properties`).
   Partitioner partitioner = Partitioner::kMurmur2Random;
 
   /// Any other librdkafka property ("compression.type", "security.protocol",
