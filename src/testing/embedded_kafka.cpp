@@ -181,16 +181,15 @@ std::vector<Record> EmbeddedKafkaCluster::ReadWholeTopic(const std::string& topi
 
 namespace {
 
-// Reads `topic` from the beginning until `count` records arrived or, without
-// a count, until every partition's high watermark at the start was reached.
-std::vector<Record> Read(const std::string& bootstrap, const std::string& topic,
-                         std::optional<std::size_t> count, std::chrono::milliseconds timeout) {
-  using Clock = std::chrono::steady_clock;
-  const auto end = Clock::now() + timeout;
-  const auto left_ms = [&] {
-    return static_cast<int>(std::max<std::int64_t>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count()));
-  };
+using Clock = std::chrono::steady_clock;
+
+int MsLeft(Clock::time_point end) {
+  return static_cast<int>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count()));
+}
+
+// A consumer that reads by assignment, with no group offsets.
+Handle NewReader(const std::string& bootstrap) {
   rd_kafka_conf_t* conf = QuietConf();
   char errstr[512];
   for (const auto& [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", bootstrap},
@@ -206,9 +205,12 @@ std::vector<Record> Read(const std::string& bootstrap, const std::string& topic,
       throw std::runtime_error(std::string("embedded kafka: reader config: ") + errstr);
     }
   }
-  Handle rk = NewHandle(RD_KAFKA_CONSUMER, conf);
+  return NewHandle(RD_KAFKA_CONSUMER, conf);
+}
 
-  // Learn the partition count (the topic may still be propagating).
+// The topic's partition count, 0 if it is not known by `end` (the topic may
+// still be propagating).
+int PartitionCount(const Handle& rk, const std::string& topic, Clock::time_point end) {
   int partitions = 0;
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
   while (partitions == 0 && Clock::now() < end) {
@@ -221,35 +223,57 @@ std::vector<Record> Read(const std::string& bootstrap, const std::string& topic,
     }
   }
   rd_kafka_topic_destroy(rkt);
+  return partitions;
+}
+
+// Where each of the topic's partitions ends now (its high watermark).
+std::vector<std::int64_t> Ends(const Handle& rk, const std::string& topic, int partitions,
+                               Clock::time_point end) {
+  std::vector<std::int64_t> high(static_cast<std::size_t>(partitions), 0);
+  for (int p = 0; p < partitions; ++p) {
+    std::int64_t low = 0;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    while (Clock::now() < end) {
+      err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high[p],
+                                             std::min(MsLeft(end), 5000));
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // then ask again
+    }
+    Check(err, "end offset of " + topic + " [" + std::to_string(p) + "]");
+  }
+  return high;
+}
+
+// Reads `topic` from offset from[p] of each partition p (the beginning of a
+// partition that `from` does not cover) until `count` records arrived or,
+// without a count, until every partition's high watermark at the start was
+// reached.
+std::vector<Record> Read(const std::string& bootstrap, const std::string& topic,
+                         const std::vector<std::int64_t>& from, std::optional<std::size_t> count,
+                         std::chrono::milliseconds timeout) {
+  const auto end = Clock::now() + timeout;
+  Handle rk = NewReader(bootstrap);
+  const int partitions = PartitionCount(rk, topic, end);
   std::vector<Record> out;
   if (partitions == 0) return out;
-
   // Without a count: where each partition ends now.
-  std::vector<std::int64_t> high(static_cast<std::size_t>(partitions), 0);
-  if (!count) {
-    for (int p = 0; p < partitions; ++p) {
-      std::int64_t low = 0;
-      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
-      while (Clock::now() < end) {
-        err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high[p],
-                                               std::min(left_ms(), 5000));
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // then ask again
-      }
-      Check(err, "end offset of " + topic + " [" + std::to_string(p) + "]");
-    }
-  }
-
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  rd_kafka_assign(rk.get(), list);
-  rd_kafka_topic_partition_list_destroy(list);
+  const std::vector<std::int64_t> high =
+      count ? std::vector<std::int64_t>(static_cast<std::size_t>(partitions), 0)
+            : Ends(rk, topic, partitions, end);
 
   // The next offset wanted from each partition: a record below it was read
   // already (the reader started over) and is dropped.
   std::vector<std::int64_t> next(static_cast<std::size_t>(partitions), 0);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    const bool given = static_cast<std::size_t>(p) < from.size();
+    if (given) next[p] = from[p];
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset =
+        given ? from[p] : RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(rk.get(), list);
+  rd_kafka_topic_partition_list_destroy(list);
+
   const auto done = [&] {
     if (count) return out.size() >= *count;
     for (int p = 0; p < partitions; ++p) {
@@ -307,12 +331,30 @@ std::vector<Record> Read(const std::string& bootstrap, const std::string& topic,
 
 std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& topic,
                               std::size_t count, std::chrono::milliseconds timeout) {
-  return Read(bootstrap, topic, count, timeout);
+  return Read(bootstrap, topic, {}, count, timeout);
 }
 
 std::vector<Record> ReadWholeTopic(const std::string& bootstrap, const std::string& topic,
                                    std::chrono::milliseconds timeout) {
-  return Read(bootstrap, topic, std::nullopt, timeout);
+  return Read(bootstrap, topic, {}, std::nullopt, timeout);
+}
+
+std::vector<std::int64_t> EndOffsets(const std::string& bootstrap, const std::string& topic,
+                                     std::chrono::milliseconds timeout) {
+  const auto end = Clock::now() + timeout;
+  Handle rk = NewReader(bootstrap);
+  const int partitions = PartitionCount(rk, topic, end);
+  if (partitions == 0) {
+    throw std::runtime_error("embedded kafka: topic " + topic + " has no partitions after " +
+                             std::to_string(timeout.count()) + " ms");
+  }
+  return Ends(rk, topic, partitions, end);
+}
+
+std::vector<Record> ReadTopicSince(const std::string& bootstrap, const std::string& topic,
+                                   const std::vector<std::int64_t>& from,
+                                   std::chrono::milliseconds timeout) {
+  return Read(bootstrap, topic, from, std::nullopt, timeout);
 }
 
 }  // namespace dispatch::testing

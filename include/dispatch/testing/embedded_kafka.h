@@ -154,5 +154,19 @@ std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& t
 /// EmbeddedKafkaCluster::ReadWholeTopic).
 std::vector<Record> ReadWholeTopic(const std::string& bootstrap, const std::string& topic,
                                    std::chrono::milliseconds timeout);
+/// Where each partition of `topic` ends now (its high watermark, the offset
+/// that the next record will get), indexed by partition. Throws
+/// std::runtime_error when the topic or an offset is not known within
+/// `timeout`. With ReadTopicSince: what was written between two moments.
+std::vector<std::int64_t> EndOffsets(const std::string& bootstrap, const std::string& topic,
+                                     std::chrono::milliseconds timeout);
+/// Reads `topic` from offset `from[p]` of each partition p (from the
+/// beginning of a partition that `from` does not cover) up to where each
+/// partition ends when the call starts, as ReadWholeTopic does, with its
+/// caveat for real brokers: a partition whose last offset holds no record (a
+/// transaction marker) is never reached, and the call throws.
+std::vector<Record> ReadTopicSince(const std::string& bootstrap, const std::string& topic,
+                                   const std::vector<std::int64_t>& from,
+                                   std::chrono::milliseconds timeout);
 
 }  // namespace dispatch::testing
