@@ -42,9 +42,13 @@ class Failover : public ::testing::Test {
       GTEST_SKIP() << "needs the three-node cluster that the CTest fixture starts "
                       "(brokers are killed and frozen)";
     }
-    // A previous test may have left a broker on its way back.
+    // A previous test may have left a broker on its way back: each test
+    // starts once every broker is registered and has caught up (no
+    // partition under-replicated).
     ASSERT_TRUE(WaitFor([&] { return kafka_->LiveBrokers().size() == kafka_->NodeCount(); }, 90s))
         << "not every broker is registered";
+    ASSERT_TRUE(WaitFor([&] { return kafka_->UnderReplicatedPartitions() == 0; }, 90s))
+        << "partitions still under-replicated: " << kafka_->UnderReplicatedPartitions();
   }
 
   // Undoes what a test did to the brokers, even when it failed half-way.

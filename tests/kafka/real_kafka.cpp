@@ -347,6 +347,21 @@ std::vector<std::int32_t> RealKafka::LiveBrokers() const {
   return ids;
 }
 
+int RealKafka::UnderReplicatedPartitions() const {
+  RdKafkaPtr rk = NewClient(bootstrap_);
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk.get(), 1, nullptr, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
+  int under = 0;
+  for (int t = 0; t < md->topic_cnt; ++t) {
+    for (int p = 0; p < md->topics[t].partition_cnt; ++p) {
+      const rd_kafka_metadata_partition_t& part = md->topics[t].partitions[p];
+      if (part.isr_cnt < part.replica_cnt) ++under;
+    }
+  }
+  rd_kafka_metadata_destroy(md);
+  return under;
+}
+
 void RealKafka::Signal(int node_id, const std::string& signal) const {
   if (!ControlsProcesses()) throw std::logic_error("cluster not started by the fixture");
   const CommandResult r = RunCommand(std::string("python3 ") + DISPATCH_KAFKA_CLUSTER_SCRIPT +

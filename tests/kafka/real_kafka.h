@@ -93,6 +93,10 @@ class RealKafka {
   // The ids of the brokers that the cluster's metadata lists now (fenced
   // brokers are not listed).
   std::vector<std::int32_t> LiveBrokers() const;
+  // How many partitions, over every topic, have fewer in-sync replicas than
+  // replicas now; -1 when the metadata cannot be read. A broker that was
+  // restarted is listed before it has caught up: 0 says it has.
+  int UnderReplicatedPartitions() const;
 
   // Process control of a fixture-started cluster (node ids 1..NodeCount()).
   void Signal(int node_id, const std::string& signal) const;  // KILL, STOP, CONT
