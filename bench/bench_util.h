@@ -8,7 +8,6 @@
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
-
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -65,69 +64,21 @@ inline std::unique_ptr<RdKafka::Conf> RawConf(const std::string& brokers) {
   return RawConf(OurConfig(brokers));
 }
 
-// Creates `topic` on a real cluster unless metadata already lists it (the
-// embedded cluster creates topics itself). A failure is reported and the run
-// goes on: the topic may still be auto-created, and a topic that cannot be
-// written shows as failures in the benchmark's own output. `configs` are
-// topic configurations (such as max.message.bytes) for a topic this creates;
-// a topic that exists keeps its own.
-inline void EnsureTopic(const std::string& brokers, const std::string& topic, int partitions,
-                        const std::vector<std::pair<std::string, std::string>>& configs = {}) {
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), errstr, sizeof errstr);
-  const dispatch::testing::internal::RdKafkaPtr client(
-      rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr));
-  if (client == nullptr) throw std::runtime_error(errstr);
-  rd_kafka_t* rk = client.get();
-  const rd_kafka_metadata_t* md = nullptr;
-  bool exists = false;
-  if (rd_kafka_metadata(rk, 1, nullptr, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    for (int i = 0; i < md->topic_cnt; ++i) {
-      exists = exists || (topic == md->topics[i].topic && md->topics[i].err == 0);
-    }
-    rd_kafka_metadata_destroy(md);
-  }
-  std::string problem;
-  if (!exists) {
-    rd_kafka_NewTopic_t* nt =
-        rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, errstr, sizeof errstr);
-    for (const auto& [name, value] : configs) {
-      rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str());
-    }
-    rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
-    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 15000);
-    if (ev == nullptr) {
-      problem = "no answer to CreateTopics within 15 s";
-    } else if (const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev)) {
-      size_t n = 0;
-      const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(res, &n);
-      for (size_t i = 0; i < n; ++i) {
-        const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(topics[i]);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-          problem = rd_kafka_err2str(e);
-        }
-      }
-    }
-    if (ev != nullptr) rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-  }
+// A topic a benchmark needs: name, partition count, and topic configurations
+// for a real cluster (the embedded cluster has none and enforces no record
+// size limit).
+using TopicSpec = dispatch::testing::TopicSpec;
+
+// Creates `topics` on a real cluster when missing (the embedded cluster
+// creates topics itself). A failure is reported and the run goes on: a topic
+// that cannot be written shows as failures in the benchmark's own output.
+inline void EnsureTopics(const std::string& brokers, const std::vector<TopicSpec>& topics) {
+  const std::string problem =
+      dispatch::testing::CreateTopics(brokers, topics, std::chrono::seconds(30));
   if (!problem.empty()) {
-    std::fprintf(stderr, "warning: cannot create topic %s (%s); going on\n", topic.c_str(),
-                 problem.c_str());
+    std::fprintf(stderr, "warning: cannot create topics (%s); going on\n", problem.c_str());
   }
 }
-
-// A topic a benchmark needs, with its partition count.
-struct TopicSpec {
-  std::string name;
-  int partitions = 1;
-  // Topic configurations for a real cluster (the embedded cluster has none
-  // and enforces no record size limit).
-  std::vector<std::pair<std::string, std::string>> configs = {};
-};
 
 // The broker a benchmark runs on: an embedded cluster in a child process
 // unless --brokers was given. In a child process, the CPU time and the
@@ -144,7 +95,7 @@ class Broker {
       cluster_ = std::make_unique<dispatch::testing::internal::ClusterProcess>(1, specs);
       bootstrap_ = cluster_->Bootstrap();
     } else {
-      for (const TopicSpec& t : topics) EnsureTopic(bootstrap_, t.name, t.partitions, t.configs);
+      EnsureTopics(bootstrap_, topics);
     }
   }
   Broker(std::string brokers, const std::string& topic, int partitions)
@@ -236,8 +187,8 @@ class RawBatchProducer : public RdKafka::DeliveryReportCb {
       for (;;) {
         const RdKafka::ErrorCode e = producer_->produce(
             m.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-            const_cast<char*>(m.value.data()), m.value.size(),
-            m.key ? m.key->data() : nullptr, m.key ? m.key->size() : 0, 0, nullptr);
+            const_cast<char*>(m.value.data()), m.value.size(), m.key ? m.key->data() : nullptr,
+            m.key ? m.key->size() : 0, 0, nullptr);
         if (e == RdKafka::ERR_NO_ERROR) break;
         if (e != RdKafka::ERR__QUEUE_FULL) {
           if (last_error_.empty()) last_error_ = RdKafka::err2str(e);
@@ -333,6 +284,20 @@ class RawThreadedProducer : public RdKafka::DeliveryReportCb {
   std::atomic<bool> stop_{false};
   std::thread reports_;
 };
+
+// Runs both sides once, raw first when `turn` is even and ours first when it
+// is odd: the side that follows the other meets the broker still busy with
+// the other's requests, so neither side always pays for that.
+template <typename Raw, typename Ours>
+void InTurn(int turn, Raw&& raw, Ours&& ours) {
+  if (turn % 2 == 0) {
+    raw();
+    ours();
+  } else {
+    ours();
+    raw();
+  }
+}
 
 // CPU time of the whole process so far (user + system, every thread: the
 // embedded broker's too when it runs in process), in seconds.

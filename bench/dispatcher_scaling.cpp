@@ -199,7 +199,7 @@ Rate RunWorkers(const Options& o, int processes, int run) {
       std::to_string(processes) + "_" + std::to_string(run) + "_" + std::to_string(getpid());
   const std::string database = "dispatch_bench_" + suffix;
   const std::string topic = "bench-dispatch-" + suffix;
-  bench::EnsureTopic(o.brokers, topic, kPartitions);
+  bench::EnsureTopics(o.brokers, {{topic, kPartitions}});
   Sql(o.postgres, "DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");
   Sql(o.postgres, "CREATE DATABASE " + database);
   // libpq takes the last value of a repeated keyword.
@@ -259,8 +259,7 @@ int main(int argc, char** argv) {
   try {
     std::printf("B8 dispatcher_scaling: %ld rows over %ld keys, %d partitions, librdkafka %s\n",
                 o.rows, o.keys, kPartitions, rd_kafka_version_str());
-    bench::EnsureTopic(o.brokers, "orders", kPartitions);
-    bench::EnsureTopic(o.brokers, "payments", kPartitions);
+    bench::EnsureTopics(o.brokers, {{"orders", kPartitions}, {"payments", kPartitions}});
     std::vector<double> sqlite;
     std::map<int, std::vector<Rate>> rates;
     for (int run = 1; run <= o.repeat; ++run) {

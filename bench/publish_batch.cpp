@@ -90,13 +90,8 @@ int main(int argc, char** argv) {
   std::vector<double> ours_batch_s;
   std::vector<double> raw_batch_s;
   for (int b = 0; b < batches; ++b) {
-    if (b % 2 == 0) {
-      raw_batch_s.push_back(run_raw());
-      ours_batch_s.push_back(run_ours());
-    } else {
-      ours_batch_s.push_back(run_ours());
-      raw_batch_s.push_back(run_raw());
-    }
+    bench::InTurn(
+        b, [&] { raw_batch_s.push_back(run_raw()); }, [&] { ours_batch_s.push_back(run_ours()); });
   }
   double ours_s = 0;
   double raw_s = 0;

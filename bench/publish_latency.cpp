@@ -114,15 +114,7 @@ int main(int argc, char** argv) {
         ours_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
         ours_cpu_s += bench::CpuSeconds() - cpu0;
       };
-      // Which side goes first alternates: the one that follows the other
-      // meets the broker still busy with the other's request.
-      if (i % 2 == 0) {
-        run_raw();
-        run_ours();
-      } else {
-        run_ours();
-        run_raw();
-      }
+      bench::InTurn(i, run_raw, run_ours);
     }
   }
   const Stats ours = Summarize(ours_us);

@@ -140,13 +140,8 @@ int main(int argc, char** argv) {
     phase.switches += ContextSwitches() - cs0;
   };
   for (int r = 0; r < rounds; ++r) {
-    if (r % 2 == 0) {
-      measure(raw_phase, run_raw);
-      measure(ours_phase, run_ours);
-    } else {
-      measure(ours_phase, run_ours);
-      measure(raw_phase, run_raw);
-    }
+    bench::InTurn(
+        r, [&] { measure(raw_phase, run_raw); }, [&] { measure(ours_phase, run_ours); });
   }
   const double raw_s = raw_phase.wall_s;
   const double ours_s = ours_phase.wall_s;

@@ -125,15 +125,7 @@ double Sum(const std::vector<double>& v) {
 // Runs `rounds` rounds of both sides, raw first in even rounds.
 template <typename Ours, typename Raw>
 void Alternate(int rounds, Ours ours, Raw raw) {
-  for (int r = 0; r < rounds; ++r) {
-    if (r % 2 == 0) {
-      raw();
-      ours();
-    } else {
-      ours();
-      raw();
-    }
-  }
+  for (int r = 0; r < rounds; ++r) bench::InTurn(r, raw, ours);
 }
 
 // The first failure's text among `results`, empty when all are ok; counts

@@ -115,80 +115,6 @@ std::vector<std::string> Split(const std::string& list) {
   return out;
 }
 
-// Creates the demo's topics on a real cluster when missing (the publisher
-// never auto-creates: allow.auto.create.topics=false), with the brokers'
-// default replication factor, and waits until the metadata lists them.
-// Returns "" or what went wrong.
-std::string CreateTopicsIfMissing(const std::string& bootstrap,
-                                  const std::vector<std::pair<std::string, int>>& topics) {
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr) !=
-      RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
-    return errstr;
-  }
-  const std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> client(
-      rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr), &rd_kafka_destroy);
-  if (client == nullptr) return errstr;
-  rd_kafka_t* rk = client.get();
-
-  std::vector<rd_kafka_NewTopic_t*> specs;
-  for (const auto& [name, partitions] : topics) {
-    rd_kafka_NewTopic_t* nt =
-        rd_kafka_NewTopic_new(name.c_str(), partitions, -1, errstr, sizeof errstr);
-    if (nt == nullptr) {
-      rd_kafka_NewTopic_destroy_array(specs.data(), specs.size());
-      return name + ": " + errstr;
-    }
-    specs.push_back(nt);
-  }
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
-  rd_kafka_CreateTopics(rk, specs.data(), specs.size(), nullptr, queue);
-  rd_kafka_NewTopic_destroy_array(specs.data(), specs.size());
-  std::string problem;
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 30000);
-  if (ev == nullptr) {
-    problem = "no answer to CreateTopics within 30 s";
-  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    problem = std::string("CreateTopics: ") + rd_kafka_event_error_string(ev);
-  } else if (const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev)) {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
-    for (size_t i = 0; i < n; ++i) {
-      const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        problem = std::string(rd_kafka_topic_result_name(results[i])) + ": " + rd_kafka_err2str(e);
-      }
-    }
-  }
-  if (ev != nullptr) rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(queue);
-  if (!problem.empty()) return problem;
-
-  // A topic just created may take a moment to appear in every broker's
-  // metadata; Prepare below reports unknown_topic until then.
-  const auto deadline = Clock::now() + 30s;
-  while (Clock::now() < deadline) {
-    std::size_t listed = 0;
-    const rd_kafka_metadata_t* md = nullptr;
-    if (rd_kafka_metadata(rk, 1, nullptr, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      for (int i = 0; i < md->topic_cnt; ++i) {
-        for (const auto& t : topics) {
-          if (t.first == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-              md->topics[i].partition_cnt > 0) {
-            ++listed;
-          }
-        }
-      }
-      rd_kafka_metadata_destroy(md);
-    }
-    if (listed == topics.size()) return "";
-    std::this_thread::sleep_for(200ms);
-  }
-  return "the topics are not in the cluster's metadata 30 s after CreateTopics";
-}
-
 // Sample events: orders and payments of many aggregates, interleaved, with
 // one oversized (poison) payment row per 1000 events to show parking.
 std::vector<dispatch::OutboxRow> SampleEvents(long n) {
@@ -453,8 +379,9 @@ int main(int argc, char** argv) {
     embedded->CreateTopic("payments", 3, 1);
     bootstrap = embedded->Bootstrap();
     std::printf("embedded Kafka cluster: 3 brokers at %s\n", bootstrap.c_str());
+    // The publisher never auto-creates topics (allow.auto.create.topics=false).
   } else if (const std::string problem =
-                 CreateTopicsIfMissing(bootstrap, {{"orders", 6}, {"payments", 3}});
+                 dispatch::testing::CreateTopics(bootstrap, {{"orders", 6}, {"payments", 3}}, 30s);
              !problem.empty()) {
     std::fprintf(stderr, "outbox_demo: creating the topics on %s: %s\n", bootstrap.c_str(),
                  problem.c_str());

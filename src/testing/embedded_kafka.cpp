@@ -339,6 +339,88 @@ std::vector<Record> ReadWholeTopic(const std::string& bootstrap, const std::stri
   return Read(bootstrap, topic, {}, std::nullopt, timeout);
 }
 
+std::string CreateTopics(const std::string& bootstrap, const std::vector<TopicSpec>& topics,
+                         std::chrono::milliseconds timeout) {
+  const auto end = Clock::now() + timeout;
+  char errstr[512];
+  rd_kafka_conf_t* conf = QuietConf();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr) !=
+      RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    return errstr;
+  }
+  Handle rk;
+  try {
+    rk = NewHandle(RD_KAFKA_PRODUCER, conf);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+
+  std::vector<rd_kafka_NewTopic_t*> specs;
+  const auto destroy_specs = [&] { rd_kafka_NewTopic_destroy_array(specs.data(), specs.size()); };
+  for (const TopicSpec& t : topics) {
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, -1, errstr, sizeof errstr);
+    if (nt == nullptr) {
+      destroy_specs();
+      return t.name + ": " + errstr;
+    }
+    specs.push_back(nt);
+    for (const auto& [name, value] : t.configs) {
+      if (rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str()) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        destroy_specs();
+        return t.name + ": cannot set " + name;
+      }
+    }
+  }
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk.get());
+  rd_kafka_CreateTopics(rk.get(), specs.data(), specs.size(), nullptr, queue);
+  destroy_specs();
+  std::string problem;
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, MsLeft(end));
+  if (ev == nullptr) {
+    problem = "no answer to CreateTopics within " + std::to_string(timeout.count()) + " ms";
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    problem = std::string("CreateTopics: ") + rd_kafka_event_error_string(ev);
+  } else if (const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev)) {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n; ++i) {
+      const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        problem = std::string(rd_kafka_topic_result_name(results[i])) + ": " + rd_kafka_err2str(e);
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(queue);
+  if (!problem.empty()) return problem;
+
+  // A topic just created may take a moment to appear in every broker's
+  // metadata; a producer reports it unknown until then.
+  while (Clock::now() < end) {
+    std::size_t listed = 0;
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk.get(), 1, nullptr, &md, std::min(MsLeft(end), 5000)) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < md->topic_cnt; ++i) {
+        for (const TopicSpec& t : topics) {
+          if (t.name == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+              md->topics[i].partition_cnt > 0) {
+            ++listed;
+          }
+        }
+      }
+      rd_kafka_metadata_destroy(md);
+    }
+    if (listed == topics.size()) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return "the topics are not in the cluster's metadata " + std::to_string(timeout.count()) +
+         " ms after CreateTopics";
+}
+
 std::vector<std::int64_t> EndOffsets(const std::string& bootstrap, const std::string& topic,
                                      std::chrono::milliseconds timeout) {
   const auto end = Clock::now() + timeout;

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dispatch/publisher.h"
@@ -154,6 +155,21 @@ std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& t
 /// EmbeddedKafkaCluster::ReadWholeTopic).
 std::vector<Record> ReadWholeTopic(const std::string& bootstrap, const std::string& topic,
                                    std::chrono::milliseconds timeout);
+/// A topic for CreateTopics: its name, partition count and topic
+/// configurations (such as max.message.bytes).
+struct TopicSpec {
+  std::string name;
+  int partitions = 1;
+  std::vector<std::pair<std::string, std::string>> configs = {};
+};
+/// Creates on the cluster at `bootstrap` (a real one: the embedded cluster
+/// has EmbeddedKafkaCluster::CreateTopic) the topics that it lacks, with the
+/// broker's default replication factor, and waits until its metadata lists
+/// every one of them. A topic that exists keeps its own partitions and
+/// configurations. Returns "" or what went wrong (naming the topic), within
+/// about `timeout`.
+std::string CreateTopics(const std::string& bootstrap, const std::vector<TopicSpec>& topics,
+                         std::chrono::milliseconds timeout);
 /// Where each partition of `topic` ends now (its high watermark, the offset
 /// that the next record will get), indexed by partition. Throws
 /// std::runtime_error when the topic or an offset is not known within
