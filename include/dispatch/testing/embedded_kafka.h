@@ -158,8 +158,9 @@ std::vector<Record> ReadWholeTopic(const std::string& bootstrap, const std::stri
 /// A topic for CreateTopics: its name, partition count and topic
 /// configurations (such as max.message.bytes).
 struct TopicSpec {
-  std::string name;
-  int partitions = 1;
+  std::string name;    ///< the topic's name
+  int partitions = 1;  ///< its partition count when created
+  /// Topic configurations (name, value) when created.
   std::vector<std::pair<std::string, std::string>> configs = {};
 };
 /// Creates on the cluster at `bootstrap` (a real one: the embedded cluster
