@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "dispatch/kafka/kafka_publisher.h"
-#include "internal.h"
+#include "kafka/internal.h"
 
 namespace {
 

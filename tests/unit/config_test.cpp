@@ -4,7 +4,7 @@
 #include <string>
 
 #include "dispatch/kafka/kafka_publisher.h"
-#include "internal.h"
+#include "kafka/internal.h"
 
 namespace dispatch::kafka {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "dispatch/kafka/kafka_publisher.h"
-#include "internal.h"
+#include "kafka/internal.h"
 #include "test_util.h"
 
 namespace dispatch::kafka {

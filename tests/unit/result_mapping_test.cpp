@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "internal.h"
+#include "kafka/internal.h"
 
 namespace dispatch::kafka::internal {
 namespace {
