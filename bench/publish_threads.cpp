@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "json_line.h"
 
 namespace {
 
@@ -165,15 +166,20 @@ int main(int argc, char** argv) {
               "aim 1.5; CPU/msg <= 0.8)\n",
               ours / base, ours_cpu / raw_cpu);
   std::printf("failures: %d\n", failures.load());
-  std::printf(
-      "{\"scenario\": \"B3\", \"threads\": %d, \"threads16_msgs_per_s\": %.0f, "
-      "\"baseline_threads16_msgs_per_s\": %.0f, \"threads16_ratio\": %.3f, "
-      "\"cpu_us_per_msg\": %.1f, \"baseline_cpu_us_per_msg\": %.1f, \"cpu_per_msg_ratio\": %.3f, "
-      "\"cores_busy\": %.2f, "
-      "\"baseline_cores_busy\": %.2f, \"switches_per_msg\": %.2f, "
-      "\"baseline_switches_per_msg\": %.2f, \"failures\": %d}\n",
-      threads, ours, base, ours / base, ours_cpu, raw_cpu, ours_cpu / raw_cpu,
-      ours_phase.cpu_s / ours_s, raw_phase.cpu_s / raw_s, ours_phase.switches / total,
-      raw_phase.switches / total, failures.load());
+  bench::Json()
+      .Str("scenario", "B3")
+      .Int("threads", threads)
+      .Num("threads16_msgs_per_s", ours, 0)
+      .Num("baseline_threads16_msgs_per_s", base, 0)
+      .Num("threads16_ratio", ours / base)
+      .Num("cpu_us_per_msg", ours_cpu, 1)
+      .Num("baseline_cpu_us_per_msg", raw_cpu, 1)
+      .Num("cpu_per_msg_ratio", ours_cpu / raw_cpu)
+      .Num("cores_busy", ours_phase.cpu_s / ours_s, 2)
+      .Num("baseline_cores_busy", raw_phase.cpu_s / raw_s, 2)
+      .Num("switches_per_msg", ours_phase.switches / total, 2)
+      .Num("baseline_switches_per_msg", raw_phase.switches / total, 2)
+      .Int("failures", failures.load())
+      .Print();
   return failures.load() == 0 ? 0 : 1;
 }
