@@ -90,10 +90,9 @@ int main(int argc, char** argv) {
 
   std::vector<double> ours_batch_s;
   std::vector<double> raw_batch_s;
-  for (int b = 0; b < batches; ++b) {
-    bench::InTurn(
-        b, [&] { raw_batch_s.push_back(run_raw()); }, [&] { ours_batch_s.push_back(run_ours()); });
-  }
+  bench::Alternate(
+      batches, [&] { raw_batch_s.push_back(run_raw()); },
+      [&] { ours_batch_s.push_back(run_ours()); });
   double ours_s = 0;
   double raw_s = 0;
   for (double v : ours_batch_s) ours_s += v;
