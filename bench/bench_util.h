@@ -286,6 +286,36 @@ class RawThreadedProducer : public RdKafka::DeliveryReportCb {
   std::thread reports_;
 };
 
+// The calls of B3 and of the callers curve of bench/scaling: one blocking
+// call per message from many threads, the same message on both sides (100
+// bytes, keyed over 64 keys by thread and index). Raw and Ours fit
+// RunThreads; each is true when the message was acknowledged.
+class ThreadedCalls {
+ public:
+  ThreadedCalls(std::string topic, dispatch::kafka::KafkaPublisher& publisher,
+                RawThreadedProducer& raw)
+      : topic_(std::move(topic)), publisher_(publisher), raw_(raw), value_(100, 'v') {
+    for (int i = 0; i < 64; ++i) keys_.push_back("key-" + std::to_string(i));
+  }
+  bool Raw(int thread, int i) { return raw_.ProduceAndWait(topic_, Key(thread, i), value_); }
+  bool Ours(int thread, int i) {
+    return publisher_
+        .Publish(dispatch::Context::WithTimeout(std::chrono::seconds(30)),
+                 {topic_, Key(thread, i), value_, {}})
+        .ok();
+  }
+
+ private:
+  const std::string& Key(int thread, int i) const {
+    return keys_[static_cast<std::size_t>((thread + i) % 64)];
+  }
+  std::string topic_;
+  dispatch::kafka::KafkaPublisher& publisher_;
+  RawThreadedProducer& raw_;
+  std::string value_;
+  std::vector<std::string> keys_;
+};
+
 // Runs both sides once, raw first when `turn` is even and ours first when it
 // is odd: the side that follows the other meets the broker still busy with
 // the other's requests, so neither side always pays for that.

@@ -70,19 +70,9 @@ int main(int argc, char** argv) {
   for (const auto& [k, v] : extra) config.properties[k] = v;
   dispatch::kafka::KafkaPublisher publisher(config);
   bench::RawThreadedProducer raw(broker.bootstrap());
-  const std::string value(100, 'v');
-  std::vector<std::string> keys;
-  for (int i = 0; i < 64; ++i) keys.push_back("key-" + std::to_string(i));
-
-  const auto raw_one = [&](int t, int i) {
-    return raw.ProduceAndWait(topic, keys[static_cast<std::size_t>((t + i) % 64)], value);
-  };
-  const auto ours_one = [&](int t, int i) {
-    return publisher
-        .Publish(dispatch::Context::WithTimeout(30s),
-                 {topic, keys[static_cast<std::size_t>((t + i) % 64)], value, {}})
-        .ok();
-  };
+  bench::ThreadedCalls calls(topic, publisher, raw);
+  const auto raw_one = [&](int t, int i) { return calls.Raw(t, i); };
+  const auto ours_one = [&](int t, int i) { return calls.Ours(t, i); };
   {
     // Connections, metadata and producer ids; its failures do not count.
     bench::Phase warm;

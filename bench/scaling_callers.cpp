@@ -19,39 +19,33 @@ int CurveCallers(const std::string& brokers, bool quick) {
   bench::Broker broker(brokers, topic, 4);
   dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(broker.bootstrap()));
   bench::RawThreadedProducer raw(broker.bootstrap());
-  const std::string value(100, 'v');
-  std::vector<std::string> keys;
-  for (int i = 0; i < 64; ++i) keys.push_back("key-" + std::to_string(i));
+  bench::ThreadedCalls calls(topic, publisher, raw);
   // A round lasts about this long on either side: the warm-up's rate sets
   // the messages per thread (at least 20), so a slow broker does not
   // stretch the curve and a fast one still gives each round enough messages.
   const double round_s = quick ? 0.2 : 0.8;
   const int rounds = quick ? 2 : 8;
-  std::printf("callers: N threads of blocking Publish against raw (one shared producer, one "
-              "report thread, a condition variable per message), 100 B, 4 partitions, rounds "
-              "of ~%.1f s, %d rounds, %s broker\n",
-              round_s, rounds, broker.kind());
-  std::printf("  %-8s %12s %12s %8s %12s %12s %8s %8s %8s\n", "threads", "ours msg/s",
-              "raw msg/s", "ratio", "ours us/msg", "raw us/msg", "ratio", "ours cor", "raw cor");
+  std::printf(
+      "callers: N threads of blocking Publish against raw (one shared producer, one "
+      "report thread, a condition variable per message), 100 B, 4 partitions, rounds "
+      "of ~%.1f s, %d rounds, %s broker\n",
+      round_s, rounds, broker.kind());
+  std::printf("  %-8s %12s %12s %8s %12s %12s %8s %8s %8s\n", "threads", "ours msg/s", "raw msg/s",
+              "ratio", "ours us/msg", "raw us/msg", "ratio", "ours cor", "raw cor");
   {
     // Connections, metadata and producer ids, before any rate is taken.
+    const std::string value(100, 'v');
     const auto warm = [&](int, int i) {
-      return raw.ProduceAndWait(topic, keys[static_cast<std::size_t>(i % 64)], value) &&
-             publisher.Publish(dispatch::Context::WithTimeout(30s), {topic, "warm", value, {}}).ok();
+      return calls.Raw(0, i) &&
+             publisher.Publish(dispatch::Context::WithTimeout(30s), {topic, "warm", value, {}})
+                 .ok();
     };
     bench::Phase ignored;
     g_failures += bench::RunThreads(1, 50, ignored, warm);
   }
   for (const int threads : {1, 4, 16, 64, 256}) {
-    const auto raw_one = [&](int t, int i) {
-      return raw.ProduceAndWait(topic, keys[static_cast<std::size_t>((t + i) % 64)], value);
-    };
-    const auto ours_one = [&](int t, int i) {
-      return publisher
-          .Publish(dispatch::Context::WithTimeout(30s),
-                   {topic, keys[static_cast<std::size_t>((t + i) % 64)], value, {}})
-          .ok();
-    };
+    const auto raw_one = [&](int t, int i) { return calls.Raw(t, i); };
+    const auto ours_one = [&](int t, int i) { return calls.Ours(t, i); };
     bench::Phase warm_raw;
     bench::Phase warm_ours;
     const int before = g_failures;
@@ -62,9 +56,8 @@ int CurveCallers(const std::string& brokers, bool quick) {
       EmitNotRun("callers", threads, "the warm-up publishes failed");
       continue;
     }
-    const double warm_rate =
-        static_cast<double>(warm_raw.messages + warm_ours.messages) /
-        (warm_raw.wall_s + warm_ours.wall_s);
+    const double warm_rate = static_cast<double>(warm_raw.messages + warm_ours.messages) /
+                             (warm_raw.wall_s + warm_ours.wall_s);
     const int per_thread = std::max(20, static_cast<int>(warm_rate * round_s / threads));
     bench::Phase ours_phase;
     bench::Phase raw_phase;
@@ -75,8 +68,8 @@ int CurveCallers(const std::string& brokers, bool quick) {
     const double base = static_cast<double>(raw_phase.messages) / raw_phase.wall_s;
     const double ours_cpu = ours_phase.cpu_s * 1e6 / static_cast<double>(ours_phase.messages);
     const double raw_cpu = raw_phase.cpu_s * 1e6 / static_cast<double>(raw_phase.messages);
-    std::printf("  %-8d %12.0f %12.0f %8.2f %12.1f %12.1f %8.2f %8.2f %8.2f\n", threads, ours,
-                base, ours / base, ours_cpu, raw_cpu, ours_cpu / raw_cpu,
+    std::printf("  %-8d %12.0f %12.0f %8.2f %12.1f %12.1f %8.2f %8.2f %8.2f\n", threads, ours, base,
+                ours / base, ours_cpu, raw_cpu, ours_cpu / raw_cpu,
                 ours_phase.cpu_s / ours_phase.wall_s, raw_phase.cpu_s / raw_phase.wall_s);
     EmitPoint(bench::Json()
                   .Str("curve", "callers")
