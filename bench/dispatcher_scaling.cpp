@@ -46,8 +46,8 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "json_line.h"
 #include "dispatch/stores/postgres_store.h"
+#include "json_line.h"
 
 extern char** environ;
 

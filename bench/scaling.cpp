@@ -17,12 +17,12 @@
 // holding the whole curve ({"curve": ..., "points": [...]}). A point that
 // cannot run (its warm-up fails on either side) is printed as not run with
 // librdkafka's reason, and its JSON has "run": false and "reason".
+#include "scaling.h"
+
 #include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
-
-#include "scaling.h"
 
 namespace scaling {
 
@@ -42,7 +42,8 @@ void EmitPoint(const bench::Json& j) {
 
 void EmitNotRun(const std::string& curve, double x, const std::string& reason) {
   std::printf("  %-10.0f not run: %s\n", x, reason.c_str());
-  EmitPoint(bench::Json().Str("curve", curve).Num("x", x, 0).Bool("run", false).Str("reason", reason));
+  EmitPoint(
+      bench::Json().Str("curve", curve).Num("x", x, 0).Bool("run", false).Str("reason", reason));
 }
 
 void NoteFailure(const std::string& side, const std::string& text) {
@@ -135,8 +136,9 @@ int main(int argc, char** argv) {
   if (!side.empty()) {
     if (curve != "memory" || (side != "ours" && side != "raw") || in_flight <= 0 ||
         !brokers.empty()) {
-      std::fprintf(stderr, "--side ours|raw needs --curve memory and --in-flight N > 0, and "
-                           "runs on its own embedded cluster (no --brokers)\n");
+      std::fprintf(stderr,
+                   "--side ours|raw needs --curve memory and --in-flight N > 0, and "
+                   "runs on its own embedded cluster (no --brokers)\n");
       return 2;
     }
     MemorySide(side, in_flight);
@@ -153,8 +155,8 @@ int main(int argc, char** argv) {
   const int code = curves.at(curve)(brokers, quick);
   std::string points;
   for (const auto& p : g_points) points += (points.empty() ? "" : ", ") + p;
-  std::printf("failures: %d%s%s\n", g_failures, g_first_failure.empty() ? "" : ", the first: ",
-              g_first_failure.c_str());
+  std::printf("failures: %d%s%s\n", g_failures,
+              g_first_failure.empty() ? "" : ", the first: ", g_first_failure.c_str());
   bench::Json()
       .Str("curve", curve)
       .Bool("quick", quick)

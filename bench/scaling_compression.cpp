@@ -94,9 +94,8 @@ std::string OrderRow(int i) {
                 "\"items\":[{\"sku\":\"SKU-%05u\",\"quantity\":%u,\"unit_price_cents\":%u}],"
                 "\"shipping\":{\"country\":\"DE\",\"postcode\":\"%05u\",\"method\":\"standard\"},"
                 "\"created_at\":\"2026-12-02T%02u:%02u:%02u.%03uZ\",\"schema_version\":3}",
-                i, h % 1000000, h % 250000, (h >> 8) % 20000, 1 + (h >> 4) % 5,
-                (h >> 12) % 50000, (h >> 3) % 100000, (h >> 5) % 24, (h >> 7) % 60,
-                (h >> 9) % 60, (h >> 11) % 1000);
+                i, h % 1000000, h % 250000, (h >> 8) % 20000, 1 + (h >> 4) % 5, (h >> 12) % 50000,
+                (h >> 3) % 100000, (h >> 5) % 24, (h >> 7) % 60, (h >> 9) % 60, (h >> 11) % 1000);
   return buf;
 }
 
@@ -116,13 +115,13 @@ int CurveCompression(const std::string& brokers, bool quick) {
   // reading spans tens of milliseconds rather than one short batch.
   constexpr int kBatchesPerRound = 10;
   const int rounds = quick ? 4 : 20;
-  std::printf("compression: PublishBatch of 1,000 JSON order rows (key + value %.0f B on "
-              "average) against raw produce-all-then-flush, 1 partition, %d rounds of %d batches, "
-              "%s broker\n",
-              value_bytes, rounds, kBatchesPerRound, broker.kind());
+  std::printf(
+      "compression: PublishBatch of 1,000 JSON order rows (key + value %.0f B on "
+      "average) against raw produce-all-then-flush, 1 partition, %d rounds of %d batches, "
+      "%s broker\n",
+      value_bytes, rounds, kBatchesPerRound, broker.kind());
   std::printf("  %-6s %12s %12s %8s %12s %12s %8s %12s %12s\n", "codec", "ours us/msg",
-              "raw us/msg", "ratio", "ours B/msg", "raw B/msg", "ratio", "ours msg/s",
-              "raw msg/s");
+              "raw us/msg", "ratio", "ours B/msg", "raw B/msg", "ratio", "ours msg/s", "raw msg/s");
   const std::vector<std::string> codecs = {"none", "lz4", "zstd"};
   for (std::size_t c = 0; c < codecs.size(); ++c) {
     const std::string& codec = codecs[c];

@@ -138,9 +138,10 @@ void MemorySide(const std::string& side, long in_flight) {
 int CurveMemory(const std::string& brokers, bool quick) {
   const std::vector<long> points = {10, 1000, 100000};
   const int rounds = quick ? 1 : 3;
-  std::printf("memory: RSS with N messages of 100 B in flight (broker holding its responses), one "
-              "process per side and round, %d round(s), %s broker\n",
-              rounds, brokers.empty() ? "embedded" : "real");
+  std::printf(
+      "memory: RSS with N messages of 100 B in flight (broker holding its responses), one "
+      "process per side and round, %d round(s), %s broker\n",
+      rounds, brokers.empty() ? "embedded" : "real");
   if (!brokers.empty()) {
     for (long n : points) {
       EmitNotRun("memory", static_cast<double>(n),
@@ -179,7 +180,8 @@ int CurveMemory(const std::string& brokers, bool quick) {
     };
     const auto growth = [&](const std::string& side) {
       std::vector<double> v;
-      for (const auto& j : results[side]) v.push_back(bench::JsonNumber(j, "rss_mib") - bench::JsonNumber(j, "rss_base_mib"));
+      for (const auto& j : results[side])
+        v.push_back(bench::JsonNumber(j, "rss_mib") - bench::JsonNumber(j, "rss_base_mib"));
       return Median(v);
     };
     const double ours_base = medians("ours", "rss_base_mib");

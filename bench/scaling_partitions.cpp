@@ -21,11 +21,12 @@ int CurvePartitions(const std::string& brokers, bool quick) {
   dispatch::kafka::KafkaPublisher publisher(config);
   bench::RawBatchProducer raw(bench::RawConf(config));
   const int rounds = quick ? 10 : 60;
-  std::printf("partitions: PublishBatch of 1,000 keyed messages (1,000 keys, 100 B) against raw "
-              "produce-all-then-flush, %d rounds, %s broker\n",
-              rounds, broker.kind());
-  std::printf("  %-10s %14s %14s %8s %14s %14s\n", "partitions", "ours msg/s", "raw msg/s",
-              "ratio", "ours mean", "raw mean");
+  std::printf(
+      "partitions: PublishBatch of 1,000 keyed messages (1,000 keys, 100 B) against raw "
+      "produce-all-then-flush, %d rounds, %s broker\n",
+      rounds, broker.kind());
+  std::printf("  %-10s %14s %14s %8s %14s %14s\n", "partitions", "ours msg/s", "raw msg/s", "ratio",
+              "ours mean", "raw mean");
   for (const int p : counts) {
     const std::string topic = "scaling-p" + std::to_string(p);
     std::vector<dispatch::Message> batch;

@@ -29,9 +29,10 @@ int CurveSize(const std::string& brokers, bool quick) {
   dispatch::kafka::KafkaPublisher publisher(config);
   bench::RawBatchProducer raw(bench::RawConf(config));
   const int rounds = quick ? 4 : 40;
-  std::printf("size: PublishBatch of ~8 MiB against raw produce-all-then-flush, 1 partition, "
-              "message.max.bytes %s on both sides, %d rounds, %s broker\n",
-              kMaxMessageBytes, rounds, broker.kind());
+  std::printf(
+      "size: PublishBatch of ~8 MiB against raw produce-all-then-flush, 1 partition, "
+      "message.max.bytes %s on both sides, %d rounds, %s broker\n",
+      kMaxMessageBytes, rounds, broker.kind());
   std::printf("  %-10s %8s %14s %14s %8s %14s %14s\n", "bytes", "msgs", "ours MB/s", "raw MB/s",
               "ratio", "ours mean", "raw mean");
   for (const long size : {100L, 1024L, 10240L, 102400L, 1048576L}) {
@@ -39,8 +40,10 @@ int CurveSize(const std::string& brokers, bool quick) {
     std::vector<dispatch::Message> batch;
     batch.reserve(static_cast<std::size_t>(n));
     for (long i = 0; i < n; ++i) {
-      batch.push_back({topic, "key-" + std::to_string(i % 64),
-                       std::string(static_cast<std::size_t>(size), 'v'), {}});
+      batch.push_back({topic,
+                       "key-" + std::to_string(i % 64),
+                       std::string(static_cast<std::size_t>(size), 'v'),
+                       {}});
     }
     const BatchTimes t = TimeBatches(publisher, raw, batch, rounds);
     if (!t.not_run.empty()) {
