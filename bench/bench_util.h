@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -285,6 +286,36 @@ class RawThreadedProducer : public RdKafka::DeliveryReportCb {
   std::thread reports_;
 };
 
+// The calls of B3 and of the callers curve of bench/scaling: one blocking
+// call per message from many threads, the same message on both sides (100
+// bytes, keyed over 64 keys by thread and index). Raw and Ours fit
+// RunThreads; each is true when the message was acknowledged.
+class ThreadedCalls {
+ public:
+  ThreadedCalls(std::string topic, dispatch::kafka::KafkaPublisher& publisher,
+                RawThreadedProducer& raw)
+      : topic_(std::move(topic)), publisher_(publisher), raw_(raw), value_(100, 'v') {
+    for (int i = 0; i < 64; ++i) keys_.push_back("key-" + std::to_string(i));
+  }
+  bool Raw(int thread, int i) { return raw_.ProduceAndWait(topic_, Key(thread, i), value_); }
+  bool Ours(int thread, int i) {
+    return publisher_
+        .Publish(dispatch::Context::WithTimeout(std::chrono::seconds(30)),
+                 {topic_, Key(thread, i), value_, {}})
+        .ok();
+  }
+
+ private:
+  const std::string& Key(int thread, int i) const {
+    return keys_[static_cast<std::size_t>((thread + i) % 64)];
+  }
+  std::string topic_;
+  dispatch::kafka::KafkaPublisher& publisher_;
+  RawThreadedProducer& raw_;
+  std::string value_;
+  std::vector<std::string> keys_;
+};
+
 // Runs both sides once, raw first when `turn` is even and ours first when it
 // is odd: the side that follows the other meets the broker still busy with
 // the other's requests, so neither side always pays for that.
@@ -299,6 +330,12 @@ void InTurn(int turn, Raw&& raw, Ours&& ours) {
   }
 }
 
+// Runs `rounds` rounds of both sides, each round in turn (InTurn).
+template <typename Raw, typename Ours>
+void Alternate(int rounds, Raw&& raw, Ours&& ours) {
+  for (int r = 0; r < rounds; ++r) InTurn(r, raw, ours);
+}
+
 // CPU time of the whole process so far (user + system, every thread: the
 // embedded broker's too when it runs in process), in seconds.
 inline double CpuSeconds() {
@@ -306,6 +343,55 @@ inline double CpuSeconds() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Context switches of the whole process so far, voluntary and not.
+inline double ContextSwitches() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_nvcsw + u.ru_nivcsw);
+}
+
+// What one side's calls took over its rounds, summed.
+struct Phase {
+  double wall_s = 0;
+  double cpu_s = 0;
+  double switches = 0;
+  long messages = 0;
+};
+
+// Starts `threads` threads, each calling `one(thread, i)` `per_thread` times
+// (true when that message was acknowledged) once all are started, and adds
+// the wall time, CPU time, context switches and messages from the start
+// signal to the last join (thread creation excluded) to `phase`. Returns the
+// number of calls that failed.
+template <typename F>
+int RunThreads(int threads, int per_thread, Phase& phase, F one) {
+  std::latch ready(threads);
+  std::latch go(1);
+  std::atomic<int> failed{0};
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(threads));
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      ready.count_down();
+      go.wait();
+      for (int i = 0; i < per_thread; ++i) {
+        if (!one(t, i)) failed.fetch_add(1);
+      }
+    });
+  }
+  ready.wait();
+  const double cpu0 = CpuSeconds();
+  const double switches0 = ContextSwitches();
+  const auto t0 = Clock::now();
+  go.count_down();
+  for (auto& th : pool) th.join();
+  phase.wall_s += SecondsSince(t0);
+  phase.cpu_s += CpuSeconds() - cpu0;
+  phase.switches += ContextSwitches() - switches0;
+  phase.messages += static_cast<long>(threads) * per_thread;
+  return failed.load();
 }
 
 // Sorted-sample percentile, q in [0, 1].

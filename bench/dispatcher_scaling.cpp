@@ -47,6 +47,7 @@
 
 #include "bench_util.h"
 #include "dispatch/stores/postgres_store.h"
+#include "json_line.h"
 
 extern char** environ;
 
@@ -158,12 +159,6 @@ std::string ReadAll(int fd) {
   return text;
 }
 
-// The value of "key": in the last JSON line of `text` (-1 when absent).
-double JsonNumber(const std::string& text, const std::string& key) {
-  const auto at = text.rfind("\"" + key + "\":");
-  return at == std::string::npos ? -1 : std::atof(text.c_str() + at + key.size() + 3);
-}
-
 struct Rate {
   double steady = 0;        // rows/s between 10% and 90% published
   double whole = 0;         // rows/s from the workers' start to the last row
@@ -271,7 +266,7 @@ int main(int argc, char** argv) {
       const std::string demo_text = ReadAll(demo_out);
       waitpid(demo, nullptr, 0);
       const auto cpu_after = CpuJiffies();
-      sqlite.push_back(JsonNumber(demo_text, "demo_rows_per_s"));
+      sqlite.push_back(bench::JsonNumber(demo_text, "demo_rows_per_s"));
       std::printf(
           "run %d: SQLite, outbox_demo x1: %.0f rows/s whole run (verified: %s), %.2f cores "
           "busy\n",
@@ -307,16 +302,16 @@ int main(int argc, char** argv) {
       std::printf("; PostgreSQL x%d %.0f rows/s (10%%-90%%)", n, r.steady);
       if (medians.count(1)) std::printf(", ratio to x1 %.2f", r.steady / medians[1].steady);
     }
-    std::printf("\n{\"rows\": %ld, \"keys\": %ld, \"runs\": %d, \"sqlite_demo_rows_per_s\": %.0f",
-                o.rows, o.keys, o.repeat, median(sqlite));
+    std::printf("\n");
+    bench::Json line;
+    line.Int("rows", o.rows).Int("keys", o.keys).Int("runs", o.repeat);
+    line.Num("sqlite_demo_rows_per_s", median(sqlite), 0);
     for (const auto& [n, r] : medians) {
-      std::printf(", \"postgres_x%d_rows_per_s\": %.0f, \"postgres_x%d_whole_rows_per_s\": %.0f", n,
-                  r.steady, n, r.whole);
-      if (medians.count(1)) {
-        std::printf(", \"postgres_x%d_ratio\": %.2f", n, r.steady / medians[1].steady);
-      }
+      const std::string x = "postgres_x" + std::to_string(n);
+      line.Num(x + "_rows_per_s", r.steady, 0).Num(x + "_whole_rows_per_s", r.whole, 0);
+      if (medians.count(1)) line.Num(x + "_ratio", r.steady / medians[1].steady, 2);
     }
-    std::printf(", \"librdkafka\": \"%s\"}\n", rd_kafka_version_str());
+    line.Str("librdkafka", rd_kafka_version_str()).Print();
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dispatcher_scaling: %s\n", e.what());

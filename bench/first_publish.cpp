@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "json_line.h"
 
 namespace {
 
@@ -226,17 +227,23 @@ int main(int argc, char** argv) {
       ours.median_first() / base.median_first(), ours.median_warm() / base.median_warm(),
       prepared.median_first() / base.median_first());
   std::printf("failures: %d\n", failures);
-  std::printf(
-      "{\"scenario\": \"B7\", \"librdkafka\": \"%s\", \"broker\": \"%s\", \"rounds\": %d, "
-      "\"first_p50_ms\": %.2f, \"first_max_ms\": %.2f, \"warm_p50_ms\": %.2f, "
-      "\"warm_max_ms\": %.2f, \"first_warm_ratio\": %.2f, \"baseline_first_p50_ms\": %.2f, "
-      "\"baseline_first_max_ms\": %.2f, \"baseline_warm_p50_ms\": %.2f, "
-      "\"baseline_first_warm_ratio\": %.2f, \"prepared_first_p50_ms\": %.2f, "
-      "\"prepare_p50_ms\": %.2f, \"failures\": %d}\n",
-      rd_kafka_version_str(), topics.kind(), rounds, ours.median_first(), ours.max_first(),
-      ours.median_warm(), ours.max_warm(), ours.median_first() / ours.median_warm(),
-      base.median_first(), base.max_first(), base.median_warm(),
-      base.median_first() / base.median_warm(), prepared.median_first(),
-      bench::Percentile(prepare_ms, 0.5), failures);
+  bench::Json()
+      .Str("scenario", "B7")
+      .Str("librdkafka", rd_kafka_version_str())
+      .Str("broker", topics.kind())
+      .Int("rounds", rounds)
+      .Num("first_p50_ms", ours.median_first(), 2)
+      .Num("first_max_ms", ours.max_first(), 2)
+      .Num("warm_p50_ms", ours.median_warm(), 2)
+      .Num("warm_max_ms", ours.max_warm(), 2)
+      .Num("first_warm_ratio", ours.median_first() / ours.median_warm(), 2)
+      .Num("baseline_first_p50_ms", base.median_first(), 2)
+      .Num("baseline_first_max_ms", base.max_first(), 2)
+      .Num("baseline_warm_p50_ms", base.median_warm(), 2)
+      .Num("baseline_first_warm_ratio", base.median_first() / base.median_warm(), 2)
+      .Num("prepared_first_p50_ms", prepared.median_first(), 2)
+      .Num("prepare_p50_ms", bench::Percentile(prepare_ms, 0.5), 2)
+      .Int("failures", failures)
+      .Print();
   return failures == 0 ? 0 : 1;
 }

@@ -35,7 +35,7 @@ import shutil
 import subprocess
 import sys
 
-from bench_common import last_json, log
+from bench_common import build_dir, fmt, last_json, log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "kafka_go")
@@ -177,10 +177,6 @@ def summary(results):
     return out
 
 
-def _f(v, spec):
-    return "n/a" if v is None else format(v, spec)
-
-
 def _rate(v, spec):
     return "n/a" if v is None else format(v, spec) + " msg/s"
 
@@ -212,8 +208,8 @@ def report_lines(results):
     for n, default_key, tuned_key, raw, ours in rows:
         d, t = _get(go, default_key, "msgs_per_s"), _get(go, tuned_key, "msgs_per_s")
         lines.append(f"| {n} | {_rate(d, ',.1f')} | {_rate(t, ',.0f')} | {_rate(raw, ',.0f')} "
-                     f"| {_rate(ours, ',.0f')} | {_f(_ratio(ours, d), ',.0f')} "
-                     f"| {_f(_ratio(ours, t), '.2f')} |")
+                     f"| {_rate(ours, ',.0f')} | {fmt(_ratio(ours, d), ',.0f')} "
+                     f"| {fmt(_ratio(ours, t), '.2f')} |")
     lines += [
         "",
         "kafka-go per configuration (p50 and p99 of one `WriteMessages`, CPU of the Go process "
@@ -229,10 +225,10 @@ def report_lines(results):
         if r is None:
             lines.append(f"| {n} | {label} | not run | | | | | |")
             continue
-        lines.append(f"| {n} | {label} | {r.get('messages'):,} in {_f(r.get('seconds'), '.1f')} s "
-                     f"| {_f(r.get('msgs_per_s'), ',.1f')} "
-                     f"| {_f(r.get('p50_us'), ',.0f')} us | {_f(r.get('p99_us'), ',.0f')} us "
-                     f"| {_f(r.get('cpu_us_per_msg'), ',.0f')} us | {r.get('failures')} |")
+        lines.append(f"| {n} | {label} | {r.get('messages'):,} in {fmt(r.get('seconds'), '.1f')} s "
+                     f"| {fmt(r.get('msgs_per_s'), ',.1f')} "
+                     f"| {fmt(r.get('p50_us'), ',.0f')} us | {fmt(r.get('p99_us'), ',.0f')} us "
+                     f"| {fmt(r.get('cpu_us_per_msg'), ',.0f')} us | {r.get('failures')} |")
     lines += [
         "",
         "With the default batch timeout every blocking write waits for the 1 s batch timer, so "
@@ -256,8 +252,7 @@ def main():
     parser.add_argument("--brokers", default="", help="real cluster, host:port[,...]")
     parser.add_argument("--quick", action="store_true", help="3 s per configuration instead of 10 s")
     args = parser.parse_args()
-    root = os.path.dirname(HERE)
-    build = args.build if os.path.isabs(args.build) else os.path.join(root, args.build)
+    build = build_dir(args.build)
     go = run_all(build, args.brokers, args.quick)
     log(json.dumps(summary({"go": go})))
     return 1 if any(v is None for v in go.values()) else 0

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "json_line.h"
 
 namespace {
 
@@ -89,10 +90,9 @@ int main(int argc, char** argv) {
 
   std::vector<double> ours_batch_s;
   std::vector<double> raw_batch_s;
-  for (int b = 0; b < batches; ++b) {
-    bench::InTurn(
-        b, [&] { raw_batch_s.push_back(run_raw()); }, [&] { ours_batch_s.push_back(run_ours()); });
-  }
+  bench::Alternate(
+      batches, [&] { raw_batch_s.push_back(run_raw()); },
+      [&] { ours_batch_s.push_back(run_ours()); });
   double ours_s = 0;
   double raw_s = 0;
   for (double v : ours_batch_s) ours_s += v;
@@ -122,13 +122,18 @@ int main(int argc, char** argv) {
               ">= 0.95, CPU/msg <= 0.8)\n",
               ours / base, ours_mean / base_mean, "", ours_cpu / raw_cpu);
   std::printf("failures: %d\n", failures);
-  std::printf(
-      "{\"scenario\": \"B2\", \"batch_msgs_per_s\": %.0f, \"baseline_batch_msgs_per_s\": %.0f, "
-      "\"batch_throughput_ratio\": %.3f, \"mean_batch_msgs_per_s\": %.0f, "
-      "\"baseline_mean_batch_msgs_per_s\": %.0f, \"mean_batch_throughput_ratio\": %.3f, "
-      "\"cpu_us_per_msg\": %.2f, \"baseline_cpu_us_per_msg\": %.2f, \"cpu_per_msg_ratio\": %.3f, "
-      "\"failures\": %d}\n",
-      ours, base, ours / base, ours_mean, base_mean, ours_mean / base_mean, ours_cpu, raw_cpu,
-      ours_cpu / raw_cpu, failures);
+  bench::Json()
+      .Str("scenario", "B2")
+      .Num("batch_msgs_per_s", ours, 0)
+      .Num("baseline_batch_msgs_per_s", base, 0)
+      .Num("batch_throughput_ratio", ours / base)
+      .Num("mean_batch_msgs_per_s", ours_mean, 0)
+      .Num("baseline_mean_batch_msgs_per_s", base_mean, 0)
+      .Num("mean_batch_throughput_ratio", ours_mean / base_mean)
+      .Num("cpu_us_per_msg", ours_cpu, 2)
+      .Num("baseline_cpu_us_per_msg", raw_cpu, 2)
+      .Num("cpu_per_msg_ratio", ours_cpu / raw_cpu)
+      .Int("failures", failures)
+      .Print();
   return failures == 0 ? 0 : 1;
 }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "json_line.h"
 
 namespace {
 
@@ -138,14 +139,20 @@ int main(int argc, char** argv) {
     out << "raw_us,ours_us\n";
     for (std::size_t i = 0; i < ours_us.size(); ++i) out << raw_us[i] << ',' << ours_us[i] << '\n';
   }
-  std::printf(
-      "{\"scenario\": \"B1\", \"latency_p50_us\": %.1f, \"baseline_p50_us\": %.1f, "
-      "\"latency_p50_ratio\": %.3f, \"latency_p99_us\": %.1f, \"baseline_p99_us\": %.1f, "
-      "\"latency_p99_ratio\": %.3f, \"msgs_per_s\": %.0f, \"baseline_msgs_per_s\": %.0f, "
-      "\"cpu_us_per_msg\": %.2f, \"baseline_cpu_us_per_msg\": %.2f, \"cpu_per_msg_ratio\": %.3f, "
-      "\"failures\": %d}\n",
-      ours.p50_us, base.p50_us, ours.p50_us / base.p50_us, ours.p99_us, base.p99_us,
-      ours.p99_us / base.p99_us, ours.msgs_per_s, base.msgs_per_s, ours_cpu, raw_cpu,
-      ours_cpu / raw_cpu, failures);
+  bench::Json()
+      .Str("scenario", "B1")
+      .Num("latency_p50_us", ours.p50_us, 1)
+      .Num("baseline_p50_us", base.p50_us, 1)
+      .Num("latency_p50_ratio", ours.p50_us / base.p50_us)
+      .Num("latency_p99_us", ours.p99_us, 1)
+      .Num("baseline_p99_us", base.p99_us, 1)
+      .Num("latency_p99_ratio", ours.p99_us / base.p99_us)
+      .Num("msgs_per_s", ours.msgs_per_s, 0)
+      .Num("baseline_msgs_per_s", base.msgs_per_s, 0)
+      .Num("cpu_us_per_msg", ours_cpu, 2)
+      .Num("baseline_cpu_us_per_msg", raw_cpu, 2)
+      .Num("cpu_per_msg_ratio", ours_cpu / raw_cpu)
+      .Int("failures", failures)
+      .Print();
   return failures == 0 ? 0 : 1;
 }

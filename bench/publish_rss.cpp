@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "json_line.h"
 
 namespace {
 
@@ -98,10 +99,14 @@ int main(int argc, char** argv) {
   std::printf("  RSS after Close            %8.1f MiB\n", rss_closed);
   std::printf("  growth                     %8.1f MiB   (target <= 16)\n", growth_mib);
   std::printf("failures: %ld\n", failures);
-  std::printf(
-      "{\"scenario\": \"B4\", \"messages\": %ld, \"quick\": %s, \"rss_10k_mib\": %.1f, "
-      "\"rss_end_mib\": %.1f, \"rss_growth_mib\": %.2f, \"failures\": %ld}\n",
-      published, quick ? "true" : "false", rss_at_10k, rss_end, growth_mib,
-      failures);
+  bench::Json()
+      .Str("scenario", "B4")
+      .Int("messages", published)
+      .Bool("quick", quick)
+      .Num("rss_10k_mib", rss_at_10k, 1)
+      .Num("rss_end_mib", rss_end, 1)
+      .Num("rss_growth_mib", growth_mib, 2)
+      .Int("failures", failures)
+      .Print();
   return failures == 0 ? 0 : 1;
 }

@@ -11,9 +11,6 @@
 // condition variable per message on which its caller blocks until the
 // report. CPU per message (B6) is user+system time of the whole process
 // (getrusage) over each side's rounds.
-#include <sys/resource.h>
-
-#include <atomic>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -22,46 +19,11 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "json_line.h"
 
 namespace {
 
 using namespace std::chrono_literals;
-
-// Context switches of the whole process so far, voluntary and not.
-double ContextSwitches() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_nvcsw + u.ru_nivcsw);
-}
-
-struct Phase {
-  double wall_s = 0;
-  double cpu_s = 0;
-  double switches = 0;
-};
-
-// Runs `threads` threads, each calling `one(thread, i)` `messages` times;
-// returns the wall time and adds failures to `failures`.
-template <typename F>
-double RunThreads(int threads, int messages, std::atomic<int>& failures, F one) {
-  std::vector<std::thread> pool;
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      ready.fetch_add(1);
-      while (!go.load()) std::this_thread::yield();
-      for (int i = 0; i < messages; ++i) {
-        if (!one(t, i)) failures.fetch_add(1);
-      }
-    });
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  const auto t0 = bench::Clock::now();
-  go.store(true);
-  for (auto& th : pool) th.join();
-  return bench::SecondsSince(t0);
-}
 
 }  // namespace
 
@@ -108,41 +70,22 @@ int main(int argc, char** argv) {
   for (const auto& [k, v] : extra) config.properties[k] = v;
   dispatch::kafka::KafkaPublisher publisher(config);
   bench::RawThreadedProducer raw(broker.bootstrap());
-  const std::string value(100, 'v');
-  std::vector<std::string> keys;
-  for (int i = 0; i < 64; ++i) keys.push_back("key-" + std::to_string(i));
-
-  std::atomic<int> failures{0};
-  const auto run_raw = [&](int n) {
-    return RunThreads(threads, n, failures, [&](int t, int i) {
-      return raw.ProduceAndWait(topic, keys[static_cast<std::size_t>((t + i) % 64)], value);
-    });
-  };
-  const auto run_ours = [&](int n) {
-    return RunThreads(threads, n, failures, [&](int t, int i) {
-      return publisher
-          .Publish(dispatch::Context::WithTimeout(30s),
-                   {topic, keys[static_cast<std::size_t>((t + i) % 64)], value, {}})
-          .ok();
-    });
-  };
-  run_raw(20);
-  run_ours(20);
-  failures.store(0);
-
-  Phase raw_phase;
-  Phase ours_phase;
-  const auto measure = [&](Phase& phase, auto run) {
-    const double cpu0 = bench::CpuSeconds();
-    const double cs0 = ContextSwitches();
-    phase.wall_s += run(messages);
-    phase.cpu_s += bench::CpuSeconds() - cpu0;
-    phase.switches += ContextSwitches() - cs0;
-  };
-  for (int r = 0; r < rounds; ++r) {
-    bench::InTurn(
-        r, [&] { measure(raw_phase, run_raw); }, [&] { measure(ours_phase, run_ours); });
+  bench::ThreadedCalls calls(topic, publisher, raw);
+  const auto raw_one = [&](int t, int i) { return calls.Raw(t, i); };
+  const auto ours_one = [&](int t, int i) { return calls.Ours(t, i); };
+  {
+    // Connections, metadata and producer ids; its failures do not count.
+    bench::Phase warm;
+    bench::RunThreads(threads, 20, warm, raw_one);
+    bench::RunThreads(threads, 20, warm, ours_one);
   }
+
+  int failures = 0;
+  bench::Phase raw_phase;
+  bench::Phase ours_phase;
+  bench::Alternate(
+      rounds, [&] { failures += bench::RunThreads(threads, messages, raw_phase, raw_one); },
+      [&] { failures += bench::RunThreads(threads, messages, ours_phase, ours_one); });
   const double raw_s = raw_phase.wall_s;
   const double ours_s = ours_phase.wall_s;
   const double total = static_cast<double>(rounds) * threads * messages;
@@ -153,7 +96,7 @@ int main(int argc, char** argv) {
   // CPU per message and cores busy say whether the 2 cores are the limit;
   // context switches per message say where the CPU goes.
   std::printf("%-40s %12s %12s %10s %12s\n", "", "msg/s", "cpu us/msg", "cores", "switch/msg");
-  const auto row = [total](const char* name, double rate, const Phase& p) {
+  const auto row = [total](const char* name, double rate, const bench::Phase& p) {
     std::printf("%-40s %12.0f %12.1f %10.2f %12.2f\n", name, rate, p.cpu_s * 1e6 / total,
                 p.cpu_s / p.wall_s, p.switches / total);
   };
@@ -164,16 +107,21 @@ int main(int argc, char** argv) {
   std::printf("ratio (ours / baseline)                  %12.2f %12.2f   (targets: msg/s >= 1.3, "
               "aim 1.5; CPU/msg <= 0.8)\n",
               ours / base, ours_cpu / raw_cpu);
-  std::printf("failures: %d\n", failures.load());
-  std::printf(
-      "{\"scenario\": \"B3\", \"threads\": %d, \"threads16_msgs_per_s\": %.0f, "
-      "\"baseline_threads16_msgs_per_s\": %.0f, \"threads16_ratio\": %.3f, "
-      "\"cpu_us_per_msg\": %.1f, \"baseline_cpu_us_per_msg\": %.1f, \"cpu_per_msg_ratio\": %.3f, "
-      "\"cores_busy\": %.2f, "
-      "\"baseline_cores_busy\": %.2f, \"switches_per_msg\": %.2f, "
-      "\"baseline_switches_per_msg\": %.2f, \"failures\": %d}\n",
-      threads, ours, base, ours / base, ours_cpu, raw_cpu, ours_cpu / raw_cpu,
-      ours_phase.cpu_s / ours_s, raw_phase.cpu_s / raw_s, ours_phase.switches / total,
-      raw_phase.switches / total, failures.load());
-  return failures.load() == 0 ? 0 : 1;
+  std::printf("failures: %d\n", failures);
+  bench::Json()
+      .Str("scenario", "B3")
+      .Int("threads", threads)
+      .Num("threads16_msgs_per_s", ours, 0)
+      .Num("baseline_threads16_msgs_per_s", base, 0)
+      .Num("threads16_ratio", ours / base)
+      .Num("cpu_us_per_msg", ours_cpu, 1)
+      .Num("baseline_cpu_us_per_msg", raw_cpu, 1)
+      .Num("cpu_per_msg_ratio", ours_cpu / raw_cpu)
+      .Num("cores_busy", ours_phase.cpu_s / ours_s, 2)
+      .Num("baseline_cores_busy", raw_phase.cpu_s / raw_s, 2)
+      .Num("switches_per_msg", ours_phase.switches / total, 2)
+      .Num("baseline_switches_per_msg", raw_phase.switches / total, 2)
+      .Int("failures", failures)
+      .Print();
+  return failures == 0 ? 0 : 1;
 }
