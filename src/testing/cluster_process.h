@@ -6,6 +6,9 @@
 // Commands, one per line, each acknowledged before Command returns:
 //   "errors CODE COUNT"  the next COUNT produce requests fail with CODE
 //   "rtt MS"             every broker answers MS milliseconds late (0 undoes it)
+//   "topic NAME N"       creates topic NAME with N partitions (librdkafka's mock
+//                        cluster does not answer the admin API's CreateTopics,
+//                        on 2.0.2 nor on 2.14.2, so a client cannot create one)
 #pragma once
 
 #include <sys/wait.h>
@@ -73,12 +76,19 @@ class ClusterProcess {
       for (const auto& [name, partitions] : topics) cluster.CreateTopic(name, partitions, 1);
       std::fprintf(out, "%s\n", cluster.Bootstrap().c_str());
       std::fflush(out);
-      char line[256];
+      char line[512];
       while (std::fgets(line, sizeof line, in) != nullptr) {
         int a = 0;
         int b = 0;
+        char name[256];  // a Kafka topic name has 249 characters at most
         bool ok = true;
-        if (std::sscanf(line, "errors %d %d", &a, &b) == 2) {
+        if (std::sscanf(line, "topic %255s %d", name, &a) == 2) {
+          try {
+            cluster.CreateTopic(name, a, 1);
+          } catch (const std::runtime_error&) {
+            ok = false;  // the parent throws; the cluster goes on
+          }
+        } else if (std::sscanf(line, "errors %d %d", &a, &b) == 2) {
           cluster.PushRequestErrors(ApiKey::kProduce, std::vector<int>(b, a));
         } else if (std::sscanf(line, "rtt %d", &a) == 1) {
           cluster.SetRtt(-1, std::chrono::milliseconds(a));
