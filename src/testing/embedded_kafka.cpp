@@ -398,7 +398,15 @@ std::string CreateTopics(const std::string& bootstrap, const std::vector<TopicSp
   if (!problem.empty()) return problem;
 
   // A topic just created may take a moment to appear in every broker's
-  // metadata; a producer reports it unknown until then.
+  // metadata, and its partitions to get a leader; a producer reports it
+  // unknown, or waits for the leader, until then.
+  const auto led = [](const rd_kafka_metadata_topic_t& t) {
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR || t.partition_cnt == 0) return false;
+    for (int p = 0; p < t.partition_cnt; ++p) {
+      if (t.partitions[p].leader < 0) return false;
+    }
+    return true;
+  };
   while (Clock::now() < end) {
     std::size_t listed = 0;
     const rd_kafka_metadata_t* md = nullptr;
@@ -406,10 +414,7 @@ std::string CreateTopics(const std::string& bootstrap, const std::vector<TopicSp
         RD_KAFKA_RESP_ERR_NO_ERROR) {
       for (int i = 0; i < md->topic_cnt; ++i) {
         for (const TopicSpec& t : topics) {
-          if (t.name == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-              md->topics[i].partition_cnt > 0) {
-            ++listed;
-          }
+          if (t.name == md->topics[i].topic && led(md->topics[i])) ++listed;
         }
       }
       rd_kafka_metadata_destroy(md);
@@ -417,8 +422,8 @@ std::string CreateTopics(const std::string& bootstrap, const std::vector<TopicSp
     if (listed == topics.size()) return "";
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  return "the topics are not in the cluster's metadata " + std::to_string(timeout.count()) +
-         " ms after CreateTopics";
+  return "the topics are not in the cluster's metadata with a leader for every partition " +
+         std::to_string(timeout.count()) + " ms after CreateTopics";
 }
 
 std::vector<std::int64_t> EndOffsets(const std::string& bootstrap, const std::string& topic,

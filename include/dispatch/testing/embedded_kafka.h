@@ -166,9 +166,9 @@ struct TopicSpec {
 /// Creates on the cluster at `bootstrap` (a real one: the embedded cluster
 /// has EmbeddedKafkaCluster::CreateTopic) the topics that it lacks, with the
 /// broker's default replication factor, and waits until its metadata lists
-/// every one of them. A topic that exists keeps its own partitions and
-/// configurations. Returns "" or what went wrong (naming the topic), within
-/// about `timeout`.
+/// every one of them with a leader for each partition. A topic that exists
+/// keeps its own partitions and configurations. Returns "" or what went wrong
+/// (naming the topic), within about `timeout`.
 std::string CreateTopics(const std::string& bootstrap, const std::vector<TopicSpec>& topics,
                          std::chrono::milliseconds timeout);
 /// Where each partition of `topic` ends now (its high watermark, the offset
