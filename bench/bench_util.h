@@ -106,6 +106,19 @@ class Broker {
   const char* kind() const { return cluster_ ? "embedded" : "real"; }
   bool embedded() const { return cluster_ != nullptr; }
 
+  // Creates `topic` during the run, on the embedded cluster (through its
+  // process) or the real one (CreateTopics), and returns once its metadata
+  // shows a leader for every partition; throws when it cannot.
+  void CreateTopic(const TopicSpec& topic) {
+    if (cluster_) {
+      cluster_->Command("topic " + topic.name + " " + std::to_string(topic.partitions));
+      return;
+    }
+    const std::string problem =
+        dispatch::testing::CreateTopics(bootstrap_, {topic}, std::chrono::seconds(30));
+    if (!problem.empty()) throw std::runtime_error("cannot create " + topic.name + ": " + problem);
+  }
+
   // Delays every response of the embedded cluster's brokers by `rtt` (0
   // undoes it), for messages that must stay in flight; returns once the
   // cluster applied it. Throws on a real cluster.

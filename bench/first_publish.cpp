@@ -3,24 +3,22 @@
 // produce-and-wait beside it on the same broker in the same run; and the
 // first Publish to a topic that KafkaPublisher::Prepare named before.
 //
-//   first_publish [--rounds N] [--brokers host:port,...]
+//   first_publish [--quick] [--rounds N] [--brokers host:port,...]
 //
 // The topic exists before the first Publish (created and seen with a leader in
 // metadata) and the client is connected (it has just published to another
 // topic), so the figure is what the client itself adds for an unseen topic:
 // librdkafka before 2.10.1 waits for a 1 s metadata timer there
-// (docs/librdkafka-versions.md). Without --brokers it runs on an embedded
-// cluster (in process); with --brokers the topics are created with the admin
-// API (rd_kafka_CreateTopics).
+// (docs/librdkafka-versions.md). Without --brokers it runs on the embedded
+// cluster in a child process (bench::Broker), which creates the topics on
+// command; with --brokers they are created with the admin API. Either way
+// a topic is created during the run, and its metadata shows a leader before
+// the first Publish.
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
 #include <cstdio>
-#include <memory>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bench_util.h"
@@ -34,87 +32,6 @@ using namespace std::chrono_literals;
 double MsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
-
-// Creates topics on the embedded cluster or, with --brokers, on a real one,
-// and returns once metadata shows the topic's partition 0 with a leader.
-class Topics {
- public:
-  explicit Topics(const std::string& brokers) {
-    if (brokers.empty()) {
-      embedded_ = std::make_unique<dispatch::testing::EmbeddedKafkaCluster>(1);
-      bootstrap_ = embedded_->Bootstrap();
-    } else {
-      bootstrap_ = brokers;
-    }
-    char errstr[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      throw std::runtime_error(errstr);
-    }
-    admin_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr));
-    if (admin_ == nullptr) throw std::runtime_error(errstr);
-  }
-
-  const std::string& bootstrap() const { return bootstrap_; }
-  const char* kind() const { return embedded_ ? "embedded" : "real"; }
-
-  void Create(const std::string& topic) {
-    if (embedded_) {
-      embedded_->CreateTopic(topic, 1, 1);
-    } else {
-      CreateWithAdminApi(topic);
-    }
-    const auto until = Clock::now() + 30s;
-    while (!HasLeader(topic)) {
-      if (Clock::now() > until) throw std::runtime_error(topic + " has no leader after 30 s");
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-
- private:
-  void CreateWithAdminApi(const std::string& topic) {
-    char errstr[512];
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), 1, -1, errstr, sizeof errstr);
-    if (nt == nullptr) throw std::runtime_error(errstr);
-    rd_kafka_queue_t* q = rd_kafka_queue_new(admin_.get());
-    rd_kafka_CreateTopics(admin_.get(), &nt, 1, nullptr, q);
-    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 15000);
-    std::string problem = ev == nullptr ? "no answer to CreateTopics within 15 s" : "";
-    if (const rd_kafka_CreateTopics_result_t* res =
-            ev != nullptr ? rd_kafka_event_CreateTopics_result(ev) : nullptr) {
-      size_t n = 0;
-      const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
-      for (size_t i = 0; i < n; ++i) {
-        if (rd_kafka_topic_result_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          problem = rd_kafka_err2str(rd_kafka_topic_result_error(results[i]));
-        }
-      }
-    }
-    if (ev != nullptr) rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    if (!problem.empty()) throw std::runtime_error("cannot create " + topic + ": " + problem);
-  }
-
-  bool HasLeader(const std::string& topic) {
-    rd_kafka_topic_t* t = rd_kafka_topic_new(admin_.get(), topic.c_str(), nullptr);
-    const rd_kafka_metadata_t* md = nullptr;
-    bool ok = false;
-    if (rd_kafka_metadata(admin_.get(), 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-           md->topics[0].partition_cnt >= 1 && md->topics[0].partitions[0].leader >= 0;
-      rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(t);
-    return ok;
-  }
-
-  std::unique_ptr<dispatch::testing::EmbeddedKafkaCluster> embedded_;
-  std::string bootstrap_;
-  dispatch::testing::internal::RdKafkaPtr admin_;
-};
 
 struct Series {
   std::vector<double> first_ms;
@@ -152,15 +69,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--rounds must be 1 or more\n");
     return 2;
   }
-  Topics topics(brokers);
   // Topic names unique per run, so that a real cluster reused by several runs
   // never hands back a topic some client has already seen.
   const std::string run_id =
       std::to_string(std::chrono::system_clock::now().time_since_epoch() / 1ms % 100'000'000);
   const std::string warm = "bench-first-warm-" + run_id;
-  topics.Create(warm);
-  dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(topics.bootstrap()));
-  bench::RawProducer raw(topics.bootstrap());
+  bench::Broker broker(brokers, warm, 1);  // before any thread: it forks
+  dispatch::kafka::KafkaPublisher publisher(bench::OurConfig(broker.bootstrap()));
+  bench::RawProducer raw(broker.bootstrap());
   const std::string value(100, 'v');
   const auto publish = [&](const std::string& topic) {
     return publisher.Publish(dispatch::Context::WithTimeout(10s), {topic, "k", value, {}}).ok();
@@ -181,9 +97,9 @@ int main(int argc, char** argv) {
     const std::string ours_topic = "bench-first-ours-" + run_id + "-" + std::to_string(r);
     const std::string raw_topic = "bench-first-raw-" + run_id + "-" + std::to_string(r);
     const std::string prepared_topic = "bench-first-prepared-" + run_id + "-" + std::to_string(r);
-    topics.Create(ours_topic);
-    topics.Create(raw_topic);
-    topics.Create(prepared_topic);
+    broker.CreateTopic({ours_topic});
+    broker.CreateTopic({raw_topic});
+    broker.CreateTopic({prepared_topic});
 
     if (!publish(warm)) ++failures;
     auto t0 = Clock::now();
@@ -214,7 +130,7 @@ int main(int argc, char** argv) {
   }
 
   std::printf("B7 first publish to a topic not used yet, %d rounds, %s broker, librdkafka %s\n",
-              rounds, topics.kind(), rd_kafka_version_str());
+              rounds, broker.kind(), rd_kafka_version_str());
   std::printf("%-28s %12s %12s %12s %12s %10s\n", "", "first p50 ms", "first max ms", "warm p50 ms",
               "warm max ms", "first/warm");
   PrintRow("raw librdkafka (baseline)", base);
@@ -230,7 +146,7 @@ int main(int argc, char** argv) {
   bench::Json()
       .Str("scenario", "B7")
       .Str("librdkafka", rd_kafka_version_str())
-      .Str("broker", topics.kind())
+      .Str("broker", broker.kind())
       .Int("rounds", rounds)
       .Num("first_p50_ms", ours.median_first(), 2)
       .Num("first_max_ms", ours.max_first(), 2)
