@@ -134,11 +134,13 @@ class Broker {
 
 // Raw librdkafka with the publisher's properties, as a competent user
 // writes produce-and-wait by hand: produce one message, then poll until its
-// report arrives (B1 and the first-publish bench). Waits 10 s at most.
+// report arrives (B1, the first-publish bench, and deadline_lateness with
+// the write timeout as its only bound). Waits 10 s at most.
 class RawProducer : public RdKafka::DeliveryReportCb {
  public:
-  explicit RawProducer(const std::string& brokers) {
-    auto conf = RawConf(brokers);
+  explicit RawProducer(const std::string& brokers) : RawProducer(OurConfig(brokers)) {}
+  explicit RawProducer(const dispatch::kafka::KafkaConfig& config) {
+    auto conf = RawConf(config);
     std::string err;
     conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
     producer_.reset(RdKafka::Producer::create(conf.get(), err));
@@ -160,6 +162,9 @@ class RawProducer : public RdKafka::DeliveryReportCb {
     while (!done_ && Clock::now() < until) producer_->poll(100);
     return done_ && ok_;
   }
+
+  // False when the last ProduceAndWait gave up with no report.
+  bool reported() const { return done_; }
 
   void dr_cb(RdKafka::Message& m) override {
     ok_ = m.err() == RdKafka::ERR_NO_ERROR;
