@@ -47,6 +47,12 @@ def draw(python, how, data, png_path):
         os.unlink(path)
 
 
+def thousands(axis):
+    """Writes an axis's numbers as 1,000,000 and 0.5, not with a 1e6 offset."""
+    from matplotlib.ticker import FuncFormatter
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.7g}"))
+
+
 def plot(data_path, png_path):
     """Draws the chart from the JSON that write_chart saved (run in the venv)."""
     import matplotlib
@@ -81,6 +87,7 @@ def plot(data_path, png_path):
         ax.set_xticklabels(["raw\nlibrdkafka", "dispatch-\nkafka"])
         ax.text(1, o, f"x{o / b:.2f}", ha="center", va="bottom")
         ax.set_ylabel("messages per second")
+        thousands(ax.yaxis)
         ax.set_title(label)
     fig.suptitle(data.get("title", ""))
     fig.tight_layout()
@@ -111,8 +118,7 @@ def write_chart(png_path, samples_csv, results, info):
 
 # ---------------------------------------------------------------------------
 # Scaling curves (bench/scaling, issue 13): how cost grows with the work.
-# Kept apart from the B1-B5 code above: run_curves runs them, log_curves
-# prints them, scaling_sections writes their part of docs/benchmarks.md,
+# curves.py runs, prints and tables them; their charts are drawn here.
 
 
 def plot_curve(data_path, png_path):
@@ -132,36 +138,41 @@ def plot_curve(data_path, png_path):
         for side, name, marker in (("raw", "raw librdkafka", "o"), ("ours", "dispatch-kafka", "s")):
             ax.plot(xs, [p.get(f"{side}_{m}") for p in points], marker=marker, label=name)
         ax.set_ylabel(label)
+        thousands(ax.yaxis)
         ax.set_title(label)
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, alpha=0.3)
         ax.legend()
     ax = axes[-1]
-    for m, label in metrics:
+    # Not blue and orange: those are raw and ours in the other panels.
+    for (m, label), color in zip(metrics, ("tab:green", "tab:purple")):
         ratios = []
         for p in points:
             o, r = p.get(f"ours_{m}"), p.get(f"raw_{m}")
             # A growth under 1 MiB is page-level noise: no ratio.
             ratios.append(o / r if o is not None and r and not (m == "growth_mib" and r < 1)
                           else None)
-        ax.plot(xs, [r if r is not None else float("nan") for r in ratios], marker="^", label=label)
+        ax.plot(xs, [r if r is not None else float("nan") for r in ratios], marker="^",
+                color=color, label=label)
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_title("ratio ours / raw")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     for ax in axes:
         if data["log_x"]:
             ax.set_xscale("log")
+        # Ticks and grid lines at the measured points only: a log axis's
+        # minor ticks (2, 3, ... 9 per decade) mark nothing that was measured.
         ax.set_xticks(xs)
         ax.set_xticklabels(labels)
-        ax.minorticks_off() if not data["log_x"] else None
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel(data["x_label"])
     fig.suptitle(data["title"])
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
 
 
-def write_curve_charts(curves, info):
-    """One PNG per curve that ran: docs/benchmarks-CURVE.png."""
+def write_curve_charts(curves, info, folder=os.path.join(ROOT, "docs")):
+    """One PNG per curve that ran: FOLDER/benchmarks-CURVE.png (docs/ by default)."""
     python = ensure_matplotlib()
     for name, data in curves.items():
         if data is None or not any(p.get("run") for p in data.get("points", [])):
@@ -176,9 +187,9 @@ def write_curve_charts(curves, info):
                  "x_label": spec["x_label"],
                  "title": f"Scaling: {spec['title']}\ndispatch-kafka against raw librdkafka, same "
                           f"broker ({data.get('broker')}), same run ({info['nproc']} cores, {info['date']})"}
-        png = os.path.join(ROOT, "docs", f"benchmarks-{name}.png")
+        png = os.path.join(folder, f"benchmarks-{name}.png")
         draw(python, "--plot-curve", chart, png)
-        log(f"wrote docs/benchmarks-{name}.png")
+        log(f"wrote {os.path.relpath(png, ROOT) if png.startswith(ROOT + os.sep) else png}")
 
 
 def main():
