@@ -21,11 +21,9 @@
 // has each figure's median. The demo's own check ("verified") is only
 // meaningful in a run on fresh topics: its row ids start at 1 every run.
 // The last line is one JSON object.
-#include <fcntl.h>
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,10 +44,9 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "child_process.h"
 #include "dispatch/stores/postgres_store.h"
 #include "json_line.h"
-
-extern char** environ;
 
 namespace {
 
@@ -123,42 +120,6 @@ std::string Sql(const std::string& conninfo, const std::string& statement) {
   return PQntuples(r.get()) > 0 ? PQgetvalue(r.get(), 0, 0) : "";
 }
 
-// Starts `argv` with its output on /dev/null (or, for `out`, a pipe read
-// to the end by ReadAll); returns the pid.
-pid_t Spawn(const std::vector<std::string>& args, int* out = nullptr) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  int pipe_fds[2] = {-1, -1};
-  if (out != nullptr) {
-    if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  }
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (std::string& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (out != nullptr) {
-    close(pipe_fds[1]);
-    *out = pipe_fds[0];
-  }
-  if (rc != 0) throw std::runtime_error("cannot start " + args[0]);
-  return pid;
-}
-
-std::string ReadAll(int fd) {
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return text;
-}
-
 struct Rate {
   double steady = 0;        // rows/s between 10% and 90% published
   double whole = 0;         // rows/s from the workers' start to the last row
@@ -210,7 +171,7 @@ Rate RunWorkers(const Options& o, int processes, int run) {
   const auto start = Clock::now();
   for (int i = 0; i < processes; ++i) {
     workers.push_back(
-        Spawn({DISPATCH_OUTBOX_WORKER, "--postgres", conninfo, "--brokers", o.brokers}));
+        bench::Spawn({DISPATCH_OUTBOX_WORKER, "--postgres", conninfo, "--brokers", o.brokers}));
   }
   std::optional<Clock::time_point> at10;
   std::optional<Clock::time_point> at90;
@@ -260,10 +221,10 @@ int main(int argc, char** argv) {
     for (int run = 1; run <= o.repeat; ++run) {
       int demo_out = -1;
       const auto cpu_before = CpuJiffies();
-      const pid_t demo = Spawn({DISPATCH_OUTBOX_DEMO, "--brokers", o.brokers, "--events",
-                                std::to_string(o.rows), "--json"},
-                               &demo_out);
-      const std::string demo_text = ReadAll(demo_out);
+      const pid_t demo = bench::Spawn({DISPATCH_OUTBOX_DEMO, "--brokers", o.brokers, "--events",
+                                       std::to_string(o.rows), "--json"},
+                                      &demo_out);
+      const std::string demo_text = bench::ReadAll(demo_out);
       waitpid(demo, nullptr, 0);
       const auto cpu_after = CpuJiffies();
       sqlite.push_back(bench::JsonNumber(demo_text, "demo_rows_per_s"));

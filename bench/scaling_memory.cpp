@@ -5,16 +5,17 @@
 // an embedded cluster of its own that holds every response back (SetRtt 30 s)
 // once the producer is warm, so the messages stay in flight. Needs the
 // embedded cluster: with --brokers it is not run.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "scaling.h"
 
 namespace scaling {
@@ -35,29 +36,16 @@ std::string RunMemorySide(const std::string& side, long in_flight, std::string& 
     return "";
   }
   self[len] = '\0';
-  int out[2];
-  if (pipe(out) != 0) {
-    why = "pipe failed";
+  int status = 0;
+  std::string output;
+  try {
+    output = bench::RunToEnd(
+        {self, "--curve", "memory", "--side", side, "--in-flight", std::to_string(in_flight)},
+        status);
+  } catch (const std::runtime_error& e) {
+    why = e.what();
     return "";
   }
-  const std::string n = std::to_string(in_flight);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    close(out[1]);
-    execl(self, self, "--curve", "memory", "--side", side.c_str(), "--in-flight", n.c_str(),
-          static_cast<char*>(nullptr));
-    std::_Exit(127);
-  }
-  close(out[1]);
-  std::string output;
-  char buf[4096];
-  ssize_t r;
-  while ((r = read(out[0], buf, sizeof buf)) > 0) output.append(buf, static_cast<std::size_t>(r));
-  close(out[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
   const auto start = output.rfind("{\"run\"");
   if (start == std::string::npos) {
     why = side + " process exited with status " + std::to_string(status) + " and no result";
