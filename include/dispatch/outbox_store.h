@@ -93,6 +93,10 @@ struct RowFailure {
 ///
 /// The dispatcher ends every Claim, an empty one included, with exactly one
 /// Finish or Release before it claims again.
+///
+/// A store of your own proves that it keeps the contract with the suite of
+/// <dispatch/testing/outbox_store_contract.h> (target dispatch::testing),
+/// which every store of this library runs.
 class OutboxStore {
  public:
   virtual ~OutboxStore() = default;

@@ -11,7 +11,7 @@
 
 #include "dispatch/dispatcher.h"
 #include "dispatch/testing/mock_publisher.h"
-#include "support/outbox_store_contract.h"
+#include "dispatch/testing/outbox_store_contract.h"
 
 namespace dispatch {
 namespace test {
@@ -22,17 +22,17 @@ class SqliteHarness {
  public:
   OutboxStore& Store() { return store_; }
   std::int64_t Append(const OutboxRow& row) { return store_.Append({row}).at(0); }
-  std::vector<std::int64_t> PendingIds() { return store_.Ids(RowState::kPending); }
-  std::vector<std::int64_t> PublishedIds() { return store_.Ids(RowState::kPublished); }
-  std::vector<std::int64_t> ParkedIds() { return store_.Ids(RowState::kParked); }
+  std::vector<std::int64_t> Ids(RowState state) { return store_.Ids(state); }
 
  private:
   SqliteStore store_{":memory:"};
 };
 
-INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboxStoreContract, SqliteHarness);
-
 }  // namespace test
+
+namespace testing {
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboxStoreContract, test::SqliteHarness);
+}  // namespace testing
 
 namespace {
 
