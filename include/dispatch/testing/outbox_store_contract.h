@@ -30,7 +30,9 @@
 ///
 /// Give the harness a named namespace (not an anonymous one): the test
 /// listing names each case after it. Link the test with dispatch::testing
-/// (it brings GoogleTest) and a gtest main.
+/// (it brings GoogleTest) and a gtest main. New store operations come with
+/// new cases here (docs/outbox-dispatcher.md, "How the store interface
+/// grows"), so a store that passes today's suite is checked by tomorrow's.
 #pragma once
 
 #include <gtest/gtest.h>
