@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs tests/consumers, a service-like project, against this
 # library in the four ways a service consumes it: FetchContent,
-# add_subdirectory, find_package after an install, and pkg-config.
+# add_subdirectory, find_package after an install, and pkg-config. In the
+# first three it also runs the store contract suite over a store of its own.
 #
 #   RDKAFKA_PREFIX=DIR  librdkafka from its own CMake package (and pkg-config
 #                       files) installed in DIR, as vcpkg, Conan or a source
@@ -38,6 +39,16 @@ for mode in fetchcontent subdirectory find_package pkgconfig; do
     -DDISPATCH_KAFKA_SOURCE_DIR="$src" -DCMAKE_PREFIX_PATH="$search" >/dev/null
   cmake --build "$root/$mode"
   ctest --test-dir "$root/$mode" --output-on-failure
+  if [ "$mode" != pkgconfig ]; then
+    # The consumer's own store went through the library's contract suite.
+    cases=$(ctest --test-dir "$root/$mode" -N -R '^Vector\.' |
+      sed -n 's/^Total Tests: //p')
+    if [ "${cases:-0}" -eq 0 ]; then
+      echo "check-consumers: the $mode consumer ran no case of the store contract" >&2
+      exit 1
+    fi
+    echo "consumer via $mode: its own store passed the $cases cases of the store contract"
+  fi
   # The consumer must run on the librdkafka it was meant to, not on another
   # one that happens to be installed.
   loaded=$(ldd "$root/$mode/consumer" | awk '/librdkafka\.so/ { print $3 }')

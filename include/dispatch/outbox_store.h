@@ -93,6 +93,25 @@ struct RowFailure {
 ///
 /// The dispatcher ends every Claim, an empty one included, with exactly one
 /// Finish or Release before it claims again.
+///
+/// A store of your own proves that it keeps the contract with the suite of
+/// <dispatch/testing/outbox_store_contract.h> (target dispatch::testing),
+/// which every store of this library runs.
+///
+/// How this interface grows, so that a store written outside the library
+/// keeps compiling and working within a major version:
+/// - An operation the dispatcher's own loop needs (waking on new rows, for
+///   one) is added here as a virtual function with a default implementation
+///   that keeps today's behaviour (waiting for a wake-up by sleeping through
+///   the poll interval, that is, polling). A store opts in by overriding it.
+/// - Operator commands (status, parked rows, requeue, purge, retention) go
+///   into a separate interface that a store may implement besides this one;
+///   the relay uses them when the store has them.
+/// - Every new operation comes with cases in the exported contract suite (a
+///   suite of its own for the operator interface), so a store proves itself
+///   with the same suite as the library's stores.
+/// - No pure virtual function is added to OutboxStore within a major
+///   version.
 class OutboxStore {
  public:
   virtual ~OutboxStore() = default;

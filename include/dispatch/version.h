@@ -8,9 +8,9 @@ namespace dispatch {
 /// The version as numbers for compile-time checks, and as text for logs.
 ///@{
 inline constexpr int kVersionMajor = 0;
-inline constexpr int kVersionMinor = 1;
+inline constexpr int kVersionMinor = 2;
 inline constexpr int kVersionPatch = 0;
-inline constexpr const char* kVersionString = "0.1.0";
+inline constexpr const char* kVersionString = "0.2.0";
 ///@}
 
 }  // namespace dispatch

@@ -10,10 +10,13 @@ namespace {
 
 using SystemClock = std::chrono::system_clock;
 
+// The column names and states are PostgreSQL's (sql/postgres/001_outbox.sql);
+// the types are SQLite's own: times are INTEGER milliseconds since the epoch.
+// `key` is a keyword SQLite (and PostgreSQL) accept as a column name unquoted.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS outbox (
   id           INTEGER PRIMARY KEY AUTOINCREMENT,
-  aggregate_id TEXT    NOT NULL,
+  key          TEXT    NOT NULL,
   topic        TEXT    NOT NULL,
   payload      BLOB    NOT NULL,
   headers      BLOB    NOT NULL DEFAULT x'',
@@ -26,7 +29,7 @@ CREATE TABLE IF NOT EXISTS outbox (
                CHECK (state IN ('pending', 'published', 'parked'))
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS outbox_pending_key ON outbox (aggregate_id, id)
+CREATE INDEX IF NOT EXISTS outbox_pending_key ON outbox (key, id)
   WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_pending_created ON outbox (created_at)
   WHERE state = 'pending';
@@ -35,10 +38,10 @@ CREATE INDEX IF NOT EXISTS outbox_pending_created ON outbox (created_at)
 // A row is claimable when it is due and no earlier pending row of its key is
 // not due: each key yields the due prefix of its pending rows.
 constexpr const char* kClaim = R"sql(
-SELECT id, aggregate_id, topic, payload, headers, attempts, created_at FROM outbox AS o
+SELECT id, key, topic, payload, headers, attempts, created_at FROM outbox AS o
 WHERE state = 'pending' AND retry_at <= ?1
   AND NOT EXISTS (SELECT 1 FROM outbox AS e
-                  WHERE e.state = 'pending' AND e.aggregate_id = o.aggregate_id
+                  WHERE e.state = 'pending' AND e.key = o.key
                     AND e.id < o.id AND e.retry_at > ?1)
 ORDER BY id LIMIT ?2
 )sql";
@@ -144,16 +147,8 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
     // Take the write lock once now, so a database held by another writer is
     // reported at start rather than midway.
     Exec("BEGIN IMMEDIATE", "lock for the schema");
+    Upgrade();
     Exec(kSchema, "create the schema");
-    // A table made before retry_at existed gets it, so an old outbox file
-    // keeps working.
-    Statement retry_at(db_, path_,
-                       "SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'retry_at'",
-                       "read the schema");
-    if (!retry_at.Step()) {
-      Exec("ALTER TABLE outbox ADD COLUMN retry_at INTEGER NOT NULL DEFAULT 0",
-           "add the retry_at column");
-    }
     Exec("COMMIT", "commit the schema");
   } catch (const StoreError&) {
     sqlite3_close(db_);
@@ -163,6 +158,39 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
 }
 
 SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+// A table made by an older version is brought to today's layout, inside the
+// constructor's transaction, so that a file is never left half upgraded; on a
+// current table (or none) it changes nothing.
+void SqliteStore::Upgrade() {
+  bool exists = false;
+  bool has_key = false;
+  bool has_aggregate_id = false;
+  bool has_retry_at = false;
+  {
+    // Finalized before the ALTERs below.
+    Statement columns(db_, path_, "SELECT name FROM pragma_table_info('outbox')",
+                      "read the schema");
+    while (columns.Step()) {
+      const std::string name = columns.Bytes(0);
+      exists = true;
+      has_key = has_key || name == "key";
+      has_aggregate_id = has_aggregate_id || name == "aggregate_id";
+      has_retry_at = has_retry_at || name == "retry_at";
+    }
+  }
+  if (!exists) return;
+  // Before 0.2.0 the key column was aggregate_id (PostgreSQL's is key).
+  // RENAME COLUMN rewrites the indexes, triggers and views that name it too.
+  if (has_aggregate_id && !has_key) {
+    Exec("ALTER TABLE outbox RENAME COLUMN aggregate_id TO key",
+         "rename the column aggregate_id to key (needs SQLite 3.25 or newer)");
+  }
+  if (!has_retry_at) {
+    Exec("ALTER TABLE outbox ADD COLUMN retry_at INTEGER NOT NULL DEFAULT 0",
+         "add the retry_at column");
+  }
+}
 
 void SqliteStore::Exec(const char* sql, const char* what) {
   char* err = nullptr;
@@ -258,7 +286,7 @@ std::vector<std::int64_t> SqliteStore::Append(const std::vector<OutboxRow>& rows
   std::vector<std::int64_t> ids;
   try {
     Statement insert(db_, path_,
-                     "INSERT INTO outbox (aggregate_id, topic, payload, headers, created_at) "
+                     "INSERT INTO outbox (key, topic, payload, headers, created_at) "
                      "VALUES (?, ?, ?, ?, ?)",
                      "Append");
     const std::int64_t now = ToMs(SystemClock::now());

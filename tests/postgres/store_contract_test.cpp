@@ -1,6 +1,6 @@
 // The OutboxStore contract (include/dispatch/outbox_store.h) on one
 // PostgresStore, what a single dispatcher sees: the suite every store runs
-// (support/outbox_store_contract.h), then what PostgreSQL adds to it.
+// (<dispatch/testing/outbox_store_contract.h>), then what PostgreSQL adds to it.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "dispatch/stores/postgres_store.h"
+#include "dispatch/testing/outbox_store_contract.h"
 #include "postgres/postgres_test_support.h"
-#include "support/outbox_store_contract.h"
 
 namespace dispatch::test {
 
@@ -19,17 +19,20 @@ class PostgresHarness {
  public:
   OutboxStore& Store() { return store_; }
   std::int64_t Append(const OutboxRow& row) { return store_.Append({row}).at(0); }
-  std::vector<std::int64_t> PendingIds() { return store_.Ids(RowState::kPending); }
-  std::vector<std::int64_t> PublishedIds() { return store_.Ids(RowState::kPublished); }
-  std::vector<std::int64_t> ParkedIds() { return store_.Ids(RowState::kParked); }
+  std::vector<std::int64_t> Ids(RowState state) { return store_.Ids(state); }
 
  private:
   ScratchDatabase db_;
   PostgresStore store_{db_.Conninfo()};
 };
 
-INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, OutboxStoreContract, PostgresHarness);
+}  // namespace dispatch::test
 
+namespace dispatch::testing {
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, OutboxStoreContract, test::PostgresHarness);
+}  // namespace dispatch::testing
+
+namespace dispatch::test {
 namespace {
 
 using Clock = std::chrono::system_clock;

@@ -1,6 +1,6 @@
-// dispatch::Dispatcher against dispatch::testing::MockPublisher and the
-// in-memory store of tests/support/fake_outbox_store.h: every rule of the
-// loop, with no broker and no database.
+// dispatch::Dispatcher against dispatch::testing::MockPublisher and
+// dispatch::testing::MemoryOutboxStore: every rule of the loop, with no
+// broker and no database.
 #include "dispatch/dispatcher.h"
 
 #include <gmock/gmock.h>
@@ -16,19 +16,18 @@
 #include <stop_token>
 #include <thread>
 
+#include "dispatch/testing/memory_outbox_store.h"
 #include "dispatch/testing/mock_publisher.h"
-#include "support/fake_outbox_store.h"
 
 namespace dispatch {
 namespace {
 
 using namespace std::chrono_literals;
-using test::FakeOutboxStore;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::NiceMock;
-using State = FakeOutboxStore::State;
+using State = RowState;
 using SteadyClock = std::chrono::steady_clock;
 using SystemClock = std::chrono::system_clock;
 using Answer = std::function<std::vector<Result>(const Context&, std::span<const Message>)>;
@@ -173,7 +172,7 @@ class DispatcherTest : public ::testing::Test {
       returned = true;
     });
   }
-  FakeOutboxStore store_;
+  testing::MemoryOutboxStore store_;
   Broker broker_;
 };
 
@@ -522,7 +521,7 @@ TEST_F(DispatcherTest, StoreErrorOnFinishRecordsNothingReleasesTheClaimAndTheRow
   Dispatcher dispatcher = Make();
   const RoundStats stats = dispatcher.RunOnce();
   EXPECT_TRUE(stats.round_failed);
-  EXPECT_EQ(stats.last_error, "fake store: Finish failed");
+  EXPECT_EQ(stats.last_error, "memory store: Finish failed");
   EXPECT_EQ(stats.published, 0u);
   EXPECT_EQ(stats.retried, 0u);
   EXPECT_EQ(stats.released, 2u);
@@ -543,7 +542,7 @@ TEST_F(DispatcherTest, StoreErrorOnClaimIsCountedAndTheClaimReleased) {
   Dispatcher dispatcher = Make();
   const RoundStats stats = dispatcher.RunOnce();
   EXPECT_TRUE(stats.round_failed);
-  EXPECT_EQ(stats.last_error, "fake store: Claim failed");
+  EXPECT_EQ(stats.last_error, "memory store: Claim failed");
   EXPECT_EQ(store_.Releases(), 1);
   EXPECT_EQ(dispatcher.Metrics().store_errors, 1u);
   EXPECT_EQ(dispatcher.RunOnce().published, 1u);

@@ -11,7 +11,7 @@
 
 #include "dispatch/dispatcher.h"
 #include "dispatch/testing/mock_publisher.h"
-#include "support/outbox_store_contract.h"
+#include "dispatch/testing/outbox_store_contract.h"
 
 namespace dispatch {
 namespace test {
@@ -22,17 +22,17 @@ class SqliteHarness {
  public:
   OutboxStore& Store() { return store_; }
   std::int64_t Append(const OutboxRow& row) { return store_.Append({row}).at(0); }
-  std::vector<std::int64_t> PendingIds() { return store_.Ids(RowState::kPending); }
-  std::vector<std::int64_t> PublishedIds() { return store_.Ids(RowState::kPublished); }
-  std::vector<std::int64_t> ParkedIds() { return store_.Ids(RowState::kParked); }
+  std::vector<std::int64_t> Ids(RowState state) { return store_.Ids(state); }
 
  private:
   SqliteStore store_{":memory:"};
 };
 
-INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboxStoreContract, SqliteHarness);
-
 }  // namespace test
+
+namespace testing {
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboxStoreContract, test::SqliteHarness);
+}  // namespace testing
 
 namespace {
 
@@ -110,8 +110,8 @@ TEST(SqliteStore, SchemaKeepsRetryAtAndCreatedAtInMillisecondsSinceTheEpoch) {
 
   RawConnection raw(file.path());
   EXPECT_THAT(raw.Column("SELECT name FROM pragma_table_info('outbox') ORDER BY cid"),
-              ElementsAre("id", "aggregate_id", "topic", "payload", "headers", "created_at",
-                          "retry_at", "published_at", "attempts", "last_error", "state"));
+              ElementsAre("id", "key", "topic", "payload", "headers", "created_at", "retry_at",
+                          "published_at", "attempts", "last_error", "state"));
   EXPECT_THAT(raw.Column("SELECT retry_at FROM outbox"), ElementsAre("4102444800000"));
   EXPECT_GE(std::stoll(raw.Column("SELECT created_at FROM outbox").at(0)), before);
   EXPECT_THAT(raw.Column("SELECT attempts || ' ' || last_error || ' ' || state FROM outbox"),
@@ -134,7 +134,102 @@ TEST(SqliteStore, OpensAnOutboxMadeBeforeRetryAtExistedAndAddsTheColumn) {
   SqliteStore store(file.path());
   const auto rows = store.Claim(10, SystemClock::now());
   ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].key, "A");
   EXPECT_EQ(rows[0].payload, "A1");
+}
+
+// The schema of SqliteStore before 0.2.0, as it created a file: the key
+// column was aggregate_id.
+constexpr const char* kLayoutBefore020 = R"sql(
+CREATE TABLE IF NOT EXISTS outbox (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  aggregate_id TEXT    NOT NULL,
+  topic        TEXT    NOT NULL,
+  payload      BLOB    NOT NULL,
+  headers      BLOB    NOT NULL DEFAULT x'',
+  created_at   INTEGER NOT NULL,
+  retry_at     INTEGER NOT NULL DEFAULT 0,
+  published_at INTEGER,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  last_error   TEXT,
+  state        TEXT    NOT NULL DEFAULT 'pending'
+               CHECK (state IN ('pending', 'published', 'parked'))
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_pending_key ON outbox (aggregate_id, id)
+  WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_pending_created ON outbox (created_at)
+  WHERE state = 'pending';
+)sql";
+
+TEST(SqliteStore, OpensAFileOfTheLayoutBefore020AndRenamesAggregateIdToKey) {
+  SqliteFile file("layout_0_1_outbox.db");
+  {
+    // Rows as a service and an older dispatcher left them: ids with gaps,
+    // some published or parked, one backing off.
+    RawConnection raw(file.path());
+    ASSERT_EQ(raw.Exec(kLayoutBefore020), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("INSERT INTO outbox (id, aggregate_id, topic, payload, created_at, state, "
+                       "published_at, attempts, last_error, retry_at) VALUES "
+                       "(3, 'A', 'orders', 'A1', 1000, 'published', 1500, 0, NULL, 0),"
+                       "(5, 'B', 'orders', 'B1', 1001, 'parked', NULL, 1, 'too large', 0),"
+                       "(8, 'A', 'orders', 'A2', 1002, 'pending', NULL, 2, 'broker down', 1),"
+                       "(9, 'C', 'payments', 'C1', 1003, 'pending', NULL, 0, NULL, 0),"
+                       "(12, 'A', 'orders', 'A3', 1004, 'pending', NULL, 0, NULL, 0)"),
+              SQLITE_OK);
+  }
+  SqliteStore store(file.path());
+  EXPECT_THAT(store.Ids(RowState::kPublished), ElementsAre(3));
+  EXPECT_THAT(store.Ids(RowState::kParked), ElementsAre(5));
+  EXPECT_THAT(store.Ids(RowState::kPending), ElementsAre(8, 9, 12));
+  const std::vector<OutboxRow> rows = store.Claim(10, SystemClock::now());
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].id, 8);
+  EXPECT_EQ(rows[0].key, "A");
+  EXPECT_EQ(rows[0].payload, "A2");
+  EXPECT_EQ(rows[0].attempts, 2);
+  EXPECT_EQ(rows[0].created_at, SystemClock::time_point(std::chrono::milliseconds(1002)));
+  EXPECT_EQ(rows[1].id, 9);
+  EXPECT_EQ(rows[1].key, "C");
+  EXPECT_EQ(rows[1].topic, "payments");
+  EXPECT_EQ(rows[2].id, 12);
+  EXPECT_EQ(rows[2].key, "A");
+  store.Finish({8, 9, 12}, {});
+  // New rows follow the old ones.
+  EXPECT_GT(store.Append({Row("D", "D1")}).at(0), 12);
+
+  RawConnection raw(file.path());
+  EXPECT_THAT(raw.Column("SELECT name FROM pragma_table_info('outbox') ORDER BY cid"),
+              ElementsAre("id", "key", "topic", "payload", "headers", "created_at", "retry_at",
+                          "published_at", "attempts", "last_error", "state"));
+  // The key index follows the column.
+  EXPECT_THAT(raw.Column("SELECT sql FROM sqlite_master WHERE name = 'outbox_pending_key'"),
+              ElementsAre(HasSubstr("(key, id)")));
+  EXPECT_THAT(raw.Column("SELECT last_error FROM outbox WHERE id = 5"), ElementsAre("too large"));
+  // A service writes the new name; the old one is gone.
+  EXPECT_EQ(raw.Exec("INSERT INTO outbox (key, topic, payload, created_at) "
+                     "VALUES ('E', 'orders', 'E1', 2000)"),
+            SQLITE_OK);
+  EXPECT_NE(raw.Exec("INSERT INTO outbox (aggregate_id, topic, payload, created_at) "
+                     "VALUES ('E', 'orders', 'E2', 2000)"),
+            SQLITE_OK);
+}
+
+TEST(SqliteStore, OpeningAnUpgradedFileAgainChangesNothing) {
+  SqliteFile file("reopened_0_1_outbox.db");
+  {
+    RawConnection raw(file.path());
+    ASSERT_EQ(raw.Exec(kLayoutBefore020), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("INSERT INTO outbox (aggregate_id, topic, payload, created_at) "
+                       "VALUES ('A', 'orders', 'A1', 1000)"),
+              SQLITE_OK);
+  }
+  { SqliteStore first(file.path()); }
+  RawConnection raw(file.path());
+  const auto schema = raw.Column("SELECT sql FROM sqlite_master ORDER BY name");
+  SqliteStore second(file.path());
+  EXPECT_EQ(raw.Column("SELECT sql FROM sqlite_master ORDER BY name"), schema);
+  EXPECT_THAT(second.Ids(RowState::kPending), ElementsAre(1));
 }
 
 TEST(SqliteStore, ClaimHandsOutRowsInIdOrderAcrossKeysAndTopics) {

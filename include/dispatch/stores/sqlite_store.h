@@ -26,12 +26,14 @@ struct sqlite3;
 
 namespace dispatch {
 
-/// The outbox table `outbox` in one SQLite file:
+/// The outbox table `outbox` in one SQLite file. Its column names and
+/// states are PostgresStore's; the types are SQLite's (times in INTEGER
+/// milliseconds). docs/outbox-dispatcher.md lists both tables side by side.
 ///
 /// | column | type | meaning |
 /// | --- | --- | --- |
 /// | id | INTEGER PRIMARY KEY AUTOINCREMENT | commit order |
-/// | aggregate_id | TEXT | the Kafka key |
+/// | key | TEXT | the Kafka key (the aggregate id) |
 /// | topic | TEXT | |
 /// | payload | BLOB | the record value |
 /// | headers | BLOB | EncodeHeaders() |
@@ -47,10 +49,12 @@ namespace dispatch {
 class SqliteStore final : public OutboxStore {
  public:
   /// Opens (creating if needed) the database at `path` (":memory:" for a
-  /// private in-memory one) and creates the table, or adds `retry_at` to a
-  /// table made by an older version. Throws StoreError naming the path when
-  /// the file cannot be opened or another connection holds its write lock
-  /// for more than 1 s.
+  /// private in-memory one) and creates the table, or upgrades a table made
+  /// by an older version in one transaction: `aggregate_id` (before 0.2.0)
+  /// is renamed `key` (SQLite 3.25 or newer), and a missing `retry_at` is
+  /// added. Throws StoreError naming the path when the file cannot be opened,
+  /// the upgrade fails, or another connection holds its write lock for more
+  /// than 1 s.
   explicit SqliteStore(const std::string& path);
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
@@ -85,6 +89,7 @@ class SqliteStore final : public OutboxStore {
 
  private:
   void Exec(const char* sql, const char* what);
+  void Upgrade();
   std::string path_;
   sqlite3* db_ = nullptr;
   std::vector<std::int64_t> claimed_;  // ascending

@@ -1,39 +1,64 @@
-// The OutboxStore contract (include/dispatch/outbox_store.h) as a typed
-// GoogleTest suite that any store runs through. Self-contained: it needs
-// GoogleTest and <dispatch/outbox_store.h> only.
-//
-// A store's test supplies a Harness type: default-constructible, on a fresh
-// empty outbox, with
-//
-//   dispatch::OutboxStore& Store();                 the store under test
-//   std::int64_t Append(const dispatch::OutboxRow&); writes a pending row as
-//       the service would (key, topic, payload, headers; created_at when set,
-//       else now) and returns its id
-//   std::vector<std::int64_t> PendingIds();          ascending, per state
-//   std::vector<std::int64_t> PublishedIds();
-//   std::vector<std::int64_t> ParkedIds();
-//
-// and instantiates the suite:
-//
-//   INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboxStoreContract, SqliteHarness);
+/// @file
+/// dispatch::testing::OutboxStoreContract: the OutboxStore contract
+/// (<dispatch/outbox_store.h>) as a typed GoogleTest suite, the one that
+/// SqliteStore, PostgresStore and MemoryOutboxStore run. A store of your own
+/// proves itself with it: write a harness and instantiate the suite.
+///
+/// A harness is a default-constructible type that sets up a fresh, empty
+/// outbox and gives the suite three things:
+///
+/// @code
+///   class MyStoreHarness {
+///    public:
+///     // The store under test.
+///     dispatch::OutboxStore& Store() { return store_; }
+///     // Writes a pending row as the service would (key, topic, payload,
+///     // headers; created_at when set, else now) and returns its id.
+///     std::int64_t Append(const dispatch::OutboxRow& row) { return store_.Insert(row); }
+///     // The ids of the rows in a state, ascending.
+///     std::vector<std::int64_t> Ids(dispatch::RowState state) { return store_.IdsIn(state); }
+///
+///    private:
+///     MyStore store_;
+///   };
+///
+///   // In the namespace of the suite, as GoogleTest's typed suites require.
+///   namespace dispatch::testing {
+///   INSTANTIATE_TYPED_TEST_SUITE_P(MyStore, OutboxStoreContract, ::myapp::MyStoreHarness);
+///   }
+/// @endcode
+///
+/// Give the harness a named namespace (not an anonymous one): the test
+/// listing names each case after it. Link the test with dispatch::testing
+/// (it brings GoogleTest) and a gtest main. New store operations come with
+/// new cases here (docs/outbox-dispatcher.md, "How the store interface
+/// grows"), so a store that passes today's suite is checked by tomorrow's.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dispatch/outbox_store.h"
 
-namespace dispatch::test {
+namespace dispatch::testing {
 
+/// The fixture of the suite: a fresh `Harness` per test, and helpers that the
+/// cases share. Instantiate it with INSTANTIATE_TYPED_TEST_SUITE_P (see the
+/// file's description).
 template <typename Harness>
 class OutboxStoreContract : public ::testing::Test {
  protected:
+  /// The clock of the rows' times.
   using Clock = std::chrono::system_clock;
 
+  /// Appends a pending row of `key` to topic "orders" through the harness.
   std::int64_t Append(const std::string& key, const std::string& payload,
                       std::vector<Header> headers = {}) {
     OutboxRow row;
@@ -43,24 +68,32 @@ class OutboxStoreContract : public ::testing::Test {
     row.headers = std::move(headers);
     return harness_.Append(row);
   }
+  /// The ids of `rows`, in their order.
   static std::vector<std::int64_t> IdsOf(const std::vector<OutboxRow>& rows) {
     std::vector<std::int64_t> ids;
     for (const OutboxRow& r : rows) ids.push_back(r.id);
     return ids;
   }
+  /// Claims up to `limit` rows due at `now` and returns their ids.
   std::vector<std::int64_t> ClaimIds(Clock::time_point now = Clock::now(),
                                      std::size_t limit = 100) {
     return IdsOf(store().Claim(limit, now));
   }
-  // A retriable failure of `id`, due again at `retry_at`.
+  /// A retriable failure of `id`, due again at `retry_at`.
   static RowFailure RetryAt(std::int64_t id, Clock::time_point retry_at) {
     return RowFailure{id, "broker down", false, retry_at};
   }
 
+  /// The store under test.
   OutboxStore& store() { return harness_.Store(); }
-  Harness harness_;
+  /// The ids of the rows in `state`, ascending, as the harness reads them.
+  std::vector<std::int64_t> Ids(RowState state) { return harness_.Ids(state); }
+
+  Harness harness_;  ///< a fresh one per test
 };
 
+/// @cond
+// The cases; a new store operation adds its own here.
 TYPED_TEST_SUITE_P(OutboxStoreContract);
 
 TYPED_TEST_P(OutboxStoreContract, ClaimHandsOutPendingRowsInIdOrderWithAllTheirFields) {
@@ -87,7 +120,7 @@ TYPED_TEST_P(OutboxStoreContract, ClaimHandsOutPendingRowsInIdOrderWithAllTheirF
 
 TYPED_TEST_P(OutboxStoreContract, ClaimTakesNoMoreThanTheLimitOldestFirst) {
   for (int i = 0; i < 5; ++i) this->Append("k" + std::to_string(i), "v");
-  const std::vector<std::int64_t> pending = this->harness_.PendingIds();
+  const std::vector<std::int64_t> pending = this->Ids(RowState::kPending);
   ASSERT_EQ(pending.size(), 5u);
   EXPECT_EQ(this->ClaimIds(TestFixture::Clock::now(), 3),
             std::vector<std::int64_t>(pending.begin(), pending.begin() + 3));
@@ -115,8 +148,8 @@ TYPED_TEST_P(OutboxStoreContract, FinishMarksPublishedRowsAndLeavesUnlistedRowsP
   const auto c = this->Append("C", "C1");
   ASSERT_EQ(this->ClaimIds().size(), 3u);
   this->store().Finish({a, c}, {});
-  EXPECT_EQ(this->harness_.PublishedIds(), (std::vector<std::int64_t>{a, c}));
-  EXPECT_EQ(this->harness_.PendingIds(), (std::vector<std::int64_t>{b}));
+  EXPECT_EQ(this->Ids(RowState::kPublished), (std::vector<std::int64_t>{a, c}));
+  EXPECT_EQ(this->Ids(RowState::kPending), (std::vector<std::int64_t>{b}));
   // A published row is never handed out again.
   EXPECT_EQ(this->ClaimIds(), (std::vector<std::int64_t>{b}));
   this->store().Release();
@@ -138,7 +171,7 @@ TYPED_TEST_P(OutboxStoreContract, AParkedRowIsNeverClaimedAgainAndNoLongerHoldsB
   const auto a2 = this->Append("A", "A2");
   ASSERT_EQ(this->ClaimIds().size(), 2u);
   this->store().Finish({}, {RowFailure{a1, "message too large", true, {}}});
-  EXPECT_EQ(this->harness_.ParkedIds(), (std::vector<std::int64_t>{a1}));
+  EXPECT_EQ(this->Ids(RowState::kParked), (std::vector<std::int64_t>{a1}));
   EXPECT_EQ(this->ClaimIds(), (std::vector<std::int64_t>{a2}));
   this->store().Release();
 }
@@ -148,7 +181,7 @@ TYPED_TEST_P(OutboxStoreContract, ReleaseLeavesEveryClaimedRowPendingAndUnchange
   const auto rows = this->store().Claim(10, TestFixture::Clock::now());
   ASSERT_EQ(rows.size(), 1u);
   this->store().Release();
-  EXPECT_EQ(this->harness_.PendingIds(), (std::vector<std::int64_t>{a}));
+  EXPECT_EQ(this->Ids(RowState::kPending), (std::vector<std::int64_t>{a}));
   const auto again = this->store().Claim(10, TestFixture::Clock::now());
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].attempts, 0);
@@ -183,5 +216,6 @@ REGISTER_TYPED_TEST_SUITE_P(OutboxStoreContract,
                             AParkedRowIsNeverClaimedAgainAndNoLongerHoldsBackItsKey,
                             ReleaseLeavesEveryClaimedRowPendingAndUnchanged,
                             OldestPendingIsTheCreationTimeOfTheOldestPendingRow);
+/// @endcond
 
-}  // namespace dispatch::test
+}  // namespace dispatch::testing
