@@ -12,6 +12,7 @@ namespace {
 
 using Clock = Context::Clock;
 
+// How long Close waits, after purging, for the purged messages' reports.
 constexpr auto kPurgeDrain = std::chrono::seconds(2);
 
 }  // namespace

@@ -1,7 +1,7 @@
 /// @file
 /// dispatch::kafka::KafkaConfig: the publisher's configuration, its defaults,
 /// its validation error and its mapping onto librdkafka properties
-/// (implemented in src/config.cpp).
+/// (implemented in src/kafka/config.cpp).
 ///
 /// Standard library only: no librdkafka header.
 #pragma once
