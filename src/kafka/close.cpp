@@ -85,6 +85,7 @@ Result KafkaPublisher::Impl::Close() {
 PublisherMetrics KafkaPublisher::Impl::Metrics() const {
   PublisherMetrics m = metrics_.Snapshot();
   m.in_flight = in_flight_.load();
+  m.topic_lookups = topic_lookups_.load(std::memory_order_relaxed);
   // Close may be releasing the producer: read it under the same lock.
   std::unique_lock lock(close_mu_, std::try_to_lock);
   if (lock.owns_lock() && producer_) m.queue_depth = producer_->outq_len();

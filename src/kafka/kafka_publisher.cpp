@@ -16,13 +16,22 @@
 #include "publisher_impl.h"
 
 namespace dispatch::kafka {
+namespace {
+
+// librdkafka 2.10.1 (rd_kafka_version() 0x020a01ff): the first librdkafka whose
+// producer requests an unseen topic's metadata at once rather than on its
+// timer.
+constexpr int kVersionWithoutMetadataTimer = 0x020a0100;
+
+}  // namespace
 
 KafkaPublisher::Impl::Impl(const KafkaConfig& config)
     : log_(config.log),
       statistics_(config.statistics),
       write_timeout_(config.write_timeout),
       close_timeout_(config.close_timeout),
-      scram_caveat_(internal::ScramCaveat(config, rd_kafka_version(), rd_kafka_version_str())) {
+      scram_caveat_(internal::ScramCaveat(config, rd_kafka_version(), rd_kafka_version_str())),
+      look_up_new_topics_(rd_kafka_version() < kVersionWithoutMetadataTimer) {
   auto created = internal::CreateProducer(config, this, this);
   producer_ = std::move(created.producer);
   rk_ = producer_->c_ptr();

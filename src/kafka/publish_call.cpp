@@ -199,6 +199,13 @@ void KafkaPublisher::Impl::Run(Call& call, const Context& ctx) {
         continue;
       }
       checked_topic = &m.topic;
+      if (look_up_new_topics_ && LookUpIfNew(ctx, m.topic)) {
+        // The lookup took a round trip or more: this message takes its turn
+        // again, with the clock read first (unsigned: i wraps and comes back).
+        since_clock = kClockEveryMessages;
+        --i;
+        continue;
+      }
     }
     if (auto failed = Produce(m, call.slot(i), ctx)) {
       call.Complete(call.slot(i), std::move(*failed));

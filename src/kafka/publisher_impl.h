@@ -38,6 +38,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "dispatch/kafka/kafka_publisher.h"
@@ -94,6 +95,7 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
 
   // topics.cpp
   Result PrepareOne(const Context& ctx, const std::string& topic);
+  bool LookUpIfNew(const Context& ctx, const std::string& topic);
 
   // producer_events.cpp
   void EndWaitsOnAuthenticationFailure(RdKafka::ErrorCode err, const std::string& text);
@@ -112,8 +114,13 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   rd_kafka_t* rk_ = nullptr;  // producer_'s C handle, for produce
   std::mutex main_queue_mu_;
   rd_kafka_queue_t* main_queue_ = nullptr;  // the queue that poll() serves, to wake a poll()
+  // librdkafka before 2.10.1 holds the first message to an unseen topic for
+  // its metadata timer: the call looks the topic up itself (topics.cpp).
+  const bool look_up_new_topics_;
   std::mutex topics_mu_;
   std::map<std::string, std::unique_ptr<RdKafka::Topic>> topics_;  // from Prepare, until Close
+  std::unordered_set<std::string> seen_topics_;  // under topics_mu_; for LookUpIfNew
+  std::atomic<std::uint64_t> topic_lookups_{0};
   std::thread poller_;
   std::mutex poller_mu_;
   std::condition_variable poller_cv_;

@@ -21,6 +21,10 @@ constexpr std::chrono::milliseconds kPrepareSlice(200);
 // Prepare's pause before asking again after an answer that may change.
 constexpr std::chrono::milliseconds kPrepareRetryPause(50);
 
+// The longest a call waits for its own lookup of a topic it names first:
+// the wait on librdkafka's metadata timer that the lookup replaces.
+constexpr std::chrono::seconds kFirstLookupBound(1);
+
 // The topic's own error in a metadata answer; a topic without partitions
 // or missing from the answer is unknown.
 RdKafka::ErrorCode TopicError(const RdKafka::Metadata& metadata, const std::string& topic) {
@@ -57,6 +61,10 @@ Result KafkaPublisher::Impl::PrepareOne(const Context& ctx, const std::string& t
   if (auto problem = internal::TopicNameProblem(topic)) {
     return Result::Error(ErrorCode::kInvalidMessage, Delivery::kNotDelivered, false,
                          "invalid topic: " + *problem);
+  }
+  {
+    const std::lock_guard lock(topics_mu_);
+    seen_topics_.insert(topic);  // a later call need not look it up again
   }
   // Counted as producing, so Close keeps the producer until this returns;
   // the lookup runs in slices so that Close and the stop token wait at most
@@ -116,6 +124,25 @@ Result KafkaPublisher::Impl::PrepareOne(const Context& ctx, const std::string& t
   r.message = "prepare: " + r.message;
   r.delivery = Delivery::kNotDelivered;  // nothing was produced
   return r;
+}
+
+// librdkafka before 2.10.1 holds the first message to a topic it has not
+// seen until its metadata timer fires (about 1 s), even though the topic
+// exists. A call that names such a topic first looks it up as Prepare does,
+// once per topic and publisher, bounded by its context and by
+// kFirstLookupBound; callers that name it meanwhile produce at once, and
+// their messages go out when this lookup's answer arrives. The answer is not
+// the call's result: produce() and the delivery report say what became of
+// each message, as they would without the lookup.
+// Returns whether it looked the topic up.
+bool KafkaPublisher::Impl::LookUpIfNew(const Context& ctx, const std::string& topic) {
+  {
+    const std::lock_guard lock(topics_mu_);
+    if (!seen_topics_.insert(topic).second) return false;
+  }
+  topic_lookups_.fetch_add(1, std::memory_order_relaxed);
+  (void)PrepareOne(Context::WithTimeout(kFirstLookupBound, ctx), topic);
+  return true;
 }
 
 }  // namespace dispatch::kafka

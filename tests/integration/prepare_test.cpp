@@ -2,6 +2,7 @@
 // publish.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 
 #include <chrono>
 #include <string>
@@ -59,6 +60,47 @@ TEST(Prepare, AfterCloseReturnsClosed) {
   (void)publisher.Close();
   const std::vector<std::string> topics = {"orders"};
   EXPECT_EQ(publisher.Prepare(Context::WithTimeout(1s), topics).at(0).code, ErrorCode::kClosed);
+}
+
+// librdkafka before 2.10.1 holds the first message to a topic it has not
+// seen for its metadata timer (about 1 s): there the publisher looks each new
+// topic up itself, once; newer librdkafka needs no lookup. bench/first_publish
+// measures what it saves.
+bool LibrdkafkaHasMetadataTimer() { return rd_kafka_version() < 0x020a0100; }
+
+TEST(Prepare, ACallLooksUpEachTopicItNamesFirstOnlyWhereLibrdkafkaWaitsForItsTimer) {
+  EmbeddedKafkaCluster cluster(1);
+  cluster.CreateTopic("orders", 3, 1);
+  cluster.CreateTopic("payments", 1, 1);
+  cluster.CreateTopic("refunds", 1, 1);
+  KafkaPublisher publisher(DefaultKafkaConfig(cluster.Brokers()));
+  const std::vector<std::string> prepared = {"refunds"};
+  ASSERT_TRUE(publisher.Prepare(Context::WithTimeout(10s), prepared).at(0).ok());
+
+  EXPECT_TRUE(publisher.Publish(Context::WithTimeout(10s), {"orders", "k", "1", {}}).ok());
+  EXPECT_TRUE(publisher.Publish(Context::WithTimeout(10s), {"orders", "k", "2", {}}).ok());
+  const std::vector<Message> batch = {{"payments", "k", "3", {}},
+                                      {"orders", "k", "4", {}},
+                                      {"payments", "k", "5", {}},
+                                      {"refunds", "k", "6", {}}};
+  for (const Result& r : publisher.PublishBatch(Context::WithTimeout(10s), batch)) {
+    EXPECT_TRUE(r.ok()) << r.message;
+  }
+  // orders and payments, once each; refunds was prepared.
+  EXPECT_EQ(publisher.Metrics().topic_lookups, LibrdkafkaHasMetadataTimer() ? 2u : 0u)
+      << "librdkafka " << rd_kafka_version_str();
+}
+
+TEST(Prepare, ALookupThatOutlastsTheDeadlineLeavesTheMessageNotHandedOver) {
+  KafkaPublisher publisher(DefaultKafkaConfig({"127.0.0.1:9"}));  // nothing listens
+  const auto start = Context::Clock::now();
+  const Result r = publisher.Publish(Context::WithTimeout(300ms), {"orders", "k", "v", {}});
+  EXPECT_LT(Context::Clock::now() - start, 5s);  // bounded by the call's deadline, not 1 s lookups
+  EXPECT_EQ(r.code, ErrorCode::kDeadlineExceeded) << r.message;
+  // Where the lookup ran, it used the whole deadline and nothing was produced;
+  // elsewhere the message was queued when the deadline came.
+  EXPECT_EQ(r.delivery, LibrdkafkaHasMetadataTimer() ? Delivery::kNotDelivered : Delivery::kUnknown)
+      << r.message;
 }
 
 // The library's default allow.auto.create.topics=false reaches the embedded

@@ -87,9 +87,11 @@ class KafkaPublisher final : public Publisher {
 
   /// Looks up `topics` on the cluster before the first publish, one result
   /// per topic in input order, so that a service learns at start that a
-  /// topic is missing or forbidden, and the first publish to each topic does
-  /// not wait for its metadata (about 1 s on librdkafka before 2.10.1, whose
-  /// producer waits for a metadata timer on a topic it has not seen). Returns:
+  /// topic is missing or forbidden. Without it the first publish to a topic
+  /// is fast too: on librdkafka before 2.10.1, whose producer holds the first
+  /// message to a topic it has not seen for a metadata timer (about 1 s), a
+  /// call looks such a topic up itself (PublisherMetrics::topic_lookups),
+  /// bounded by its context and by that second. Returns:
   ///  - ok: the topic exists and this client may see it; the producer knows
   ///    its partitions and leaders (delivery and offset carry nothing);
   ///  - kUnknownTopic / kNotAuthorized (permanent), kInvalidMessage for a bad

@@ -1,6 +1,6 @@
 /// @file
 /// dispatch::kafka::PublisherMetrics: what a KafkaPublisher has done, as a
-/// snapshot of counters (recorded in src/metrics.cpp).
+/// snapshot of counters (recorded in src/kafka/metrics.cpp).
 ///
 /// Standard library and <dispatch/publisher.h> only.
 #pragma once
@@ -29,6 +29,11 @@ struct PublisherMetrics {
   std::array<std::uint64_t, kDeliveryCount> by_delivery{};
   std::int64_t in_flight = 0;    ///< produced, delivery report not yet in
   std::int64_t queue_depth = 0;  ///< librdkafka's outq_len: messages and requests pending
+  /// Topics the publisher looked up itself when a call first named them, so
+  /// that their first message does not wait for librdkafka's metadata timer
+  /// (about 1 s). Only on librdkafka before 2.10.1, which has that timer;
+  /// always 0 on newer ones. Topics given to Prepare are not counted.
+  std::uint64_t topic_lookups = 0;
   /// Time from the call to its result (a batch counts once per message), over
   /// the publisher's life. p50 and p99 come from a histogram with about 19%
   /// resolution; max is exact.
