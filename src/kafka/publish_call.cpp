@@ -164,6 +164,7 @@ void KafkaPublisher::Impl::Run(Call& call, const Context& ctx) {
   const std::stop_token& stop = ctx.stop_token();
   const bool has_deadline = ctx.deadline().has_value();
   const std::string* checked_topic = nullptr;  // a batch mostly has one topic: check it once
+  std::vector<const std::string*> new_topics;  // see LookUp: empty but on old librdkafka
   // Refuse() checked the context before the first message; the loop checks
   // the stop token per message (an atomic load) and the clock only now and
   // then (kClockEvery...).
@@ -199,13 +200,7 @@ void KafkaPublisher::Impl::Run(Call& call, const Context& ctx) {
         continue;
       }
       checked_topic = &m.topic;
-      if (look_up_new_topics_ && LookUpIfNew(ctx, m.topic)) {
-        // The lookup took a round trip or more: this message takes its turn
-        // again, with the clock read first (unsigned: i wraps and comes back).
-        since_clock = kClockEveryMessages;
-        --i;
-        continue;
-      }
+      if (look_up_new_topics_ && FirstToName(m.topic)) new_topics.push_back(&m.topic);
     }
     if (auto failed = Produce(m, call.slot(i), ctx)) {
       call.Complete(call.slot(i), std::move(*failed));
@@ -221,6 +216,9 @@ void KafkaPublisher::Impl::Run(Call& call, const Context& ctx) {
   std::optional<Clock::time_point> deadline = WriteDeadline(Clock::now());
   const bool own = deadline && (!has_deadline || *deadline < *ctx.deadline());
   if (!own) deadline = ctx.deadline();
+  // The call's messages to these topics wait in librdkafka's queue for the
+  // topics' metadata, which this lookup brings within a round trip.
+  for (const std::string* topic : new_topics) LookUp(ctx, deadline, *topic);
 
   // Authentication is failing: waiting would only end at the deadline.
   if (auto failure = auth_failure_.Get()) {

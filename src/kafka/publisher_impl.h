@@ -95,7 +95,9 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
 
   // topics.cpp
   Result PrepareOne(const Context& ctx, const std::string& topic);
-  bool LookUpIfNew(const Context& ctx, const std::string& topic);
+  bool FirstToName(const std::string& topic);
+  void LookUp(const Context& ctx, std::optional<Clock::time_point> deadline,
+              const std::string& topic);
 
   // producer_events.cpp
   void EndWaitsOnAuthenticationFailure(RdKafka::ErrorCode err, const std::string& text);

@@ -127,22 +127,25 @@ Result KafkaPublisher::Impl::PrepareOne(const Context& ctx, const std::string& t
 }
 
 // librdkafka before 2.10.1 holds the first message to a topic it has not
-// seen until its metadata timer fires (about 1 s), even though the topic
-// exists. A call that names such a topic first looks it up as Prepare does,
-// once per topic and publisher, bounded by its context and by
-// kFirstLookupBound; callers that name it meanwhile produce at once, and
-// their messages go out when this lookup's answer arrives. The answer is not
-// the call's result: produce() and the delivery report say what became of
-// each message, as they would without the lookup.
-// Returns whether it looked the topic up.
-bool KafkaPublisher::Impl::LookUpIfNew(const Context& ctx, const std::string& topic) {
-  {
-    const std::lock_guard lock(topics_mu_);
-    if (!seen_topics_.insert(topic).second) return false;
-  }
+// seen in its queue until its metadata timer fires (about 1 s), even though
+// the topic exists. The first call that names such a topic (FirstToName:
+// once per topic and publisher) looks it up as Prepare does, after handing
+// its messages over and before it waits for their reports: the answer sends
+// them, and those of callers that named the topic meanwhile, on their way.
+// The lookup is bounded by the call's own deadline (its context's or its
+// write timeout's) and by kFirstLookupBound, the wait it replaces. Its answer is not the call's:
+// the delivery reports say what became of each message, as they would without it.
+bool KafkaPublisher::Impl::FirstToName(const std::string& topic) {
+  const std::lock_guard lock(topics_mu_);
+  return seen_topics_.insert(topic).second;
+}
+
+void KafkaPublisher::Impl::LookUp(const Context& ctx, std::optional<Clock::time_point> deadline,
+                                  const std::string& topic) {
   topic_lookups_.fetch_add(1, std::memory_order_relaxed);
-  (void)PrepareOne(Context::WithTimeout(kFirstLookupBound, ctx), topic);
-  return true;
+  Context bounded = Context::WithTimeout(kFirstLookupBound, ctx);
+  if (deadline) bounded = Context::WithDeadline(*deadline, bounded);
+  (void)PrepareOne(bounded, topic);
 }
 
 }  // namespace dispatch::kafka

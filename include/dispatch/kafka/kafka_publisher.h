@@ -90,8 +90,9 @@ class KafkaPublisher final : public Publisher {
   /// topic is missing or forbidden. Without it the first publish to a topic
   /// is fast too: on librdkafka before 2.10.1, whose producer holds the first
   /// message to a topic it has not seen for a metadata timer (about 1 s), a
-  /// call looks such a topic up itself (PublisherMetrics::topic_lookups),
-  /// bounded by its context and by that second. Returns:
+  /// call looks such a topic up itself after handing its messages over
+  /// (PublisherMetrics::topic_lookups), bounded by its deadline and by that
+  /// second. Returns:
   ///  - ok: the topic exists and this client may see it; the producer knows
   ///    its partitions and leaders (delivery and offset carry nothing);
   ///  - kUnknownTopic / kNotAuthorized (permanent), kInvalidMessage for a bad
