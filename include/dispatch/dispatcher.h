@@ -39,11 +39,23 @@ struct DispatcherOptions {
   /// Positive, base <= cap.
   std::chrono::milliseconds retry_base = std::chrono::milliseconds(100);
   std::chrono::milliseconds retry_cap = std::chrono::seconds(30);  ///< see retry_base
-  /// Run's pause after a round that claimed nothing, doubling up to poll_max;
-  /// reset by a round that claimed rows. A row whose backoff ends while Run
-  /// pauses waits for the pause to end. Positive, min <= max.
+  /// Run's pause after a round that claimed nothing, on a store that does
+  /// not wake (OutboxStore::WakesOnNewRows false): poll_min, doubling up to
+  /// poll_max; reset by a round that claimed rows. A row whose backoff ends
+  /// while Run pauses waits for the pause to end. Positive, min <= max.
   std::chrono::milliseconds poll_min = std::chrono::milliseconds(10);
-  std::chrono::milliseconds poll_max = std::chrono::seconds(1);  ///< see poll_min
+  /// See poll_min. On a store that wakes, the longest wait after a round
+  /// that claimed nothing (OutboxStore::WaitForRows until now + poll_max,
+  /// or until the earliest retry time this dispatcher recorded, if sooner):
+  /// rows also become claimable with no insert (another dispatcher releases
+  /// them or dies, an operator requeues them), and this bounds how late
+  /// they are noticed.
+  std::chrono::milliseconds poll_max = std::chrono::seconds(1);
+  /// On a store that wakes, Run's pause after a wake before it claims, so
+  /// that a burst of commits of one row each becomes one claim rather than
+  /// one per row. It adds to the latency of every woken row. Positive, at
+  /// most poll_max.
+  std::chrono::milliseconds wake_coalesce = std::chrono::milliseconds(2);
   /// The header that carries the row id, for consumers to deduplicate on.
   /// Not empty.
   std::string id_header = "outbox-id";
@@ -120,8 +132,12 @@ class Dispatcher {
   /// counted and reported in RoundStats::last_error.
   RoundStats RunOnce(std::stop_token stop = {});
 
-  /// Rounds until `stop` is requested, pausing between empty rounds (poll
-  /// backoff) and after failed ones (retry backoff); a pause wakes at once on
+  /// Rounds until `stop` is requested, pausing after failed rounds (retry
+  /// backoff) and after rounds that claimed nothing: on a store that wakes
+  /// (OutboxStore::WakesOnNewRows), it waits in OutboxStore::WaitForRows
+  /// until a sign of new rows (then wake_coalesce more), poll_max, or the
+  /// earliest retry time it recorded, whichever is first; on another store
+  /// it polls (poll_min doubling to poll_max). Every pause wakes at once on
   /// the request. Returns within publish_timeout of the request, plus the
   /// time of the Finish in flight.
   void Run(std::stop_token stop);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -134,6 +135,30 @@ class OutboxStore {
   /// The creation time of the oldest pending row (the outbox lag), or
   /// nullopt when nothing is pending. Throws StoreError.
   virtual std::optional<std::chrono::system_clock::time_point> OldestPending() = 0;
+
+  /// Whether WaitForRows wakes on rows committed by other connections and
+  /// processes (a service's inserts), so that a quiet dispatcher waits on it
+  /// rather than polling. The dispatcher asks after every round that claimed
+  /// nothing, so the answer may change (PostgresStore's follows its
+  /// connection). The default, false, keeps the poll backoff of
+  /// DispatcherOptions::poll_min and poll_max.
+  virtual bool WakesOnNewRows() const { return false; }
+
+  /// Waits for a sign of new rows: returns true when rows may have been
+  /// committed since the last Claim (or since the last WaitForRows that
+  /// returned true), false at `until` or as soon as `stop` is requested. A
+  /// sign may be spurious (the next Claim then finds nothing); a missed one
+  /// costs at most the wait until `until`, which the dispatcher bounds. A
+  /// store that cannot wait (a lost connection) returns false, at once if it
+  /// likes: the next round reconnects.
+  ///
+  /// Called by the dispatcher's thread between rounds, when WakesOnNewRows()
+  /// is true, never while a claim is open; like every other call, never from
+  /// two threads at once. The default waits for `until` or the stop, and
+  /// returns false. Should not throw; a StoreError is treated as false after
+  /// waiting for `until`.
+  virtual bool WaitForRows(std::chrono::steady_clock::time_point until,
+                           const std::stop_token& stop);
 };
 
 /// Headers as stored in a BLOB / BYTEA column: per header, 4-byte

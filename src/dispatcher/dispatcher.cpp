@@ -1,7 +1,6 @@
 #include "dispatch/dispatcher.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -11,6 +10,8 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "pacing.h"
 
 namespace dispatch {
 namespace {
@@ -41,6 +42,8 @@ void Validate(const DispatcherOptions& o) {
   Require(o.poll_min > milliseconds(0), "poll_min", Ms(o.poll_min), "must be positive");
   Require(o.poll_max >= o.poll_min, "poll_max", Ms(o.poll_max),
           "must be at least poll_min (" + Ms(o.poll_min) + ")");
+  Require(o.wake_coalesce > milliseconds(0) && o.wake_coalesce <= o.poll_max, "wake_coalesce",
+          Ms(o.wake_coalesce), "must be positive and at most poll_max (" + Ms(o.poll_max) + ")");
   Require(!o.id_header.empty(), "id_header", "\"\"", "must not be empty");
 }
 
@@ -118,6 +121,7 @@ struct Dispatcher::Impl {
   std::unique_ptr<Publisher> publisher;
   bool replacing_publisher = false;  // the next publisher made replaces a broken one
   std::mt19937_64 rng{std::random_device{}()};
+  pacing::RetryTimes retry_times;  // of the failures recorded, for Run's waits
 
   mutable std::mutex metrics_mu;
   DispatcherMetrics metrics;  // guarded by metrics_mu
@@ -161,7 +165,9 @@ RoundStats Dispatcher::Impl::RunOnce(const std::stop_token& stop) {
   if (EnsurePublisher(stats)) {
     std::vector<OutboxRow> claimed;
     try {
-      claimed = store.Claim(options.batch_size, SystemClock::now());
+      const auto claimed_at = SystemClock::now();
+      claimed = store.Claim(options.batch_size, claimed_at);
+      retry_times.DropThrough(claimed_at);
     } catch (const StoreError& e) {
       StoreFailed(e, stats);  // and released below, like an empty claim
     }
@@ -271,6 +277,9 @@ void Dispatcher::Impl::PublishClaim(const std::stop_token& stop, std::vector<Out
       store.Release();
     } else {
       store.Finish(published, failures);
+      for (const RowFailure& f : failures) {
+        if (!f.park) retry_times.Add(f.retry_at);
+      }
     }
     stats.published = published.size();
     stats.retried = retried;
@@ -306,27 +315,19 @@ RoundStats Dispatcher::RunOnce(std::stop_token stop) { return impl_->RunOnce(sto
 
 // NOLINTNEXTLINE(performance-unnecessary-value-param): see RunOnce
 void Dispatcher::Run(std::stop_token stop) {
-  const DispatcherOptions& o = impl_->options;
-  std::mutex mu;
-  std::condition_variable_any wake;  // woken by nothing but the stop request
-  milliseconds poll = o.poll_min;
+  pacing::Pacer pacer(impl_->store, impl_->options);
   int failed_rounds = 0;
   while (!stop.stop_requested()) {
     const RoundStats round = impl_->RunOnce(stop);
-    milliseconds pause(0);
     if (round.round_failed) {
-      pause = impl_->Jittered(++failed_rounds);
-    } else if (round.claimed == 0) {
-      failed_rounds = 0;
-      pause = poll;
-      poll = std::min(poll * 2, o.poll_max);
-    } else {
-      failed_rounds = 0;
-      poll = o.poll_min;
+      pacer.AfterFailedRound(impl_->Jittered(++failed_rounds), stop);
+      continue;
     }
-    if (pause > milliseconds(0)) {
-      std::unique_lock lock(mu);
-      wake.wait_for(lock, stop, pause, [] { return false; });
+    failed_rounds = 0;
+    if (round.claimed == 0) {
+      pacer.AfterNothingClaimed(impl_->retry_times.Earliest(), stop);
+    } else {
+      pacer.AfterRowsFound();
     }
   }
 }

@@ -1,6 +1,8 @@
 #include "dispatch/outbox_store.h"
 
+#include <condition_variable>
 #include <limits>
+#include <mutex>
 
 namespace dispatch {
 namespace {
@@ -16,6 +18,16 @@ void PutLength(std::string& out, std::size_t n, const char* what) {
 }
 
 }  // namespace
+
+// Polling: a store that cannot tell sleeps through the interval.
+bool OutboxStore::WaitForRows(std::chrono::steady_clock::time_point until,
+                              const std::stop_token& stop) {
+  std::mutex mu;
+  std::condition_variable_any stopped;  // woken by nothing but the stop request
+  std::unique_lock lock(mu);
+  stopped.wait_until(lock, stop, until, [] { return false; });
+  return false;
+}
 
 std::string EncodeHeaders(const std::vector<Header>& headers) {
   std::string out;

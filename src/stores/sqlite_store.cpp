@@ -3,12 +3,21 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <limits>
+#include <mutex>
 
 namespace dispatch {
 namespace {
 
 using SystemClock = std::chrono::system_clock;
+using SteadyClock = std::chrono::steady_clock;
+
+// How often WaitForRows reads PRAGMA data_version. SQLite cannot wake a
+// connection on another's commit, but the pragma only reads the WAL index in
+// shared memory (no disk I/O, microseconds), so reading it every 5 ms costs
+// little and keeps a woken row's delay below the 10 ms of poll_min.
+constexpr auto kDataVersionPoll = std::chrono::milliseconds(5);
 
 // The column names and states are PostgreSQL's (sql/postgres/001_outbox.sql);
 // the types are SQLite's own: times are INTEGER milliseconds since the epoch.
@@ -150,6 +159,7 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
     Upgrade();
     Exec(kSchema, "create the schema");
     Exec("COMMIT", "commit the schema");
+    seen_version_ = DataVersion();
   } catch (const StoreError&) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -210,6 +220,9 @@ std::vector<OutboxRow> SqliteStore::Claim(std::size_t limit, SystemClock::time_p
     throw StoreError("database \"" + path_ +
                      "\": Claim while a claim is open; Finish or Release it");
   }
+  // Read before the rows, so that a commit after it wakes the next wait,
+  // whether or not this claim saw its rows.
+  seen_version_ = DataVersion();
   Statement select(db_, path_, kClaim, "claim");
   select.Bind(1, ToMs(now))
       .Bind(2, static_cast<std::int64_t>(
@@ -279,6 +292,34 @@ std::optional<SystemClock::time_point> SqliteStore::OldestPending() {
   select.Step();
   if (select.IsNull(0)) return std::nullopt;
   return FromMs(select.Int(0));
+}
+
+std::int64_t SqliteStore::DataVersion() {
+  Statement pragma(db_, path_, "PRAGMA data_version", "read the data version");
+  pragma.Step();
+  return pragma.Int(0);
+}
+
+bool SqliteStore::WaitForRows(SteadyClock::time_point until, const std::stop_token& stop) {
+  std::mutex mu;
+  std::condition_variable_any stopped;  // woken by nothing but the stop request
+  std::unique_lock lock(mu);
+  while (!stop.stop_requested()) {
+    std::int64_t version = 0;
+    try {
+      version = DataVersion();
+    } catch (const StoreError&) {
+      return false;  // the next Claim meets the same failure and reports it
+    }
+    if (version != seen_version_) {
+      seen_version_ = version;
+      return true;
+    }
+    const auto now = SteadyClock::now();
+    if (now >= until) return false;
+    stopped.wait_until(lock, stop, std::min(until, now + kDataVersionPoll), [] { return false; });
+  }
+  return false;
 }
 
 std::vector<std::int64_t> SqliteStore::Append(const std::vector<OutboxRow>& rows) {

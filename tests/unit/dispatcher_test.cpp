@@ -468,6 +468,7 @@ TEST_F(DispatcherTest, RunReturnsPromptlyWhenStoppedMidWaveAndMarksNothing) {
 }
 
 TEST_F(DispatcherTest, RunWakesFromItsPollPauseAtOnceOnStop) {
+  store_.SetWakesOnNewRows(false);  // polled; a wait on a store that wakes: dispatcher_wake_test
   DispatcherOptions options;
   options.poll_min = 1h;
   options.poll_max = 1h;
@@ -482,6 +483,7 @@ TEST_F(DispatcherTest, RunWakesFromItsPollPauseAtOnceOnStop) {
 // --- Polling ----------------------------------------------------------------
 
 TEST_F(DispatcherTest, RunPausesTwiceAsLongAfterEachEmptyRoundUpToPollMax) {
+  store_.SetWakesOnNewRows(false);  // a store that wakes is waited on instead
   DispatcherOptions options;
   options.poll_min = 20ms;
   options.poll_max = 80ms;

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include "dispatch/dispatcher.h"
@@ -18,38 +19,6 @@ namespace test {
 
 // Named outside an anonymous namespace: CTest names each contract test after
 // the harness type.
-class SqliteHarness {
- public:
-  OutboxStore& Store() { return store_; }
-  std::int64_t Append(const OutboxRow& row) { return store_.Append({row}).at(0); }
-  std::vector<std::int64_t> Ids(RowState state) { return store_.Ids(state); }
-
- private:
-  SqliteStore store_{":memory:"};
-};
-
-}  // namespace test
-
-namespace testing {
-INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboxStoreContract, test::SqliteHarness);
-}  // namespace testing
-
-namespace {
-
-using namespace std::chrono_literals;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using SystemClock = std::chrono::system_clock;
-
-OutboxRow Row(const std::string& key, const std::string& payload,
-              const std::string& topic = "orders") {
-  OutboxRow r;
-  r.key = key;
-  r.topic = topic;
-  r.payload = payload;
-  return r;
-}
-
 // A file in the test's temporary folder, named after the process too (two
 // builds may test on one machine at once), removed (with its WAL files)
 // before and after.
@@ -70,6 +39,48 @@ class SqliteFile {
   }
   std::string path_;
 };
+
+// The store under test, and a service's connection beside it that appends
+// rows, so that WaitForRows sees them as commits of another connection.
+class SqliteHarness {
+ public:
+  OutboxStore& Store() { return store_; }
+  std::int64_t Append(const OutboxRow& row) { return service_.Append({row}).at(0); }
+  std::vector<std::int64_t> Ids(RowState state) { return store_.Ids(state); }
+
+ private:
+  static std::string NextName() {
+    static std::atomic<int> harnesses{0};
+    return "contract-" + std::to_string(++harnesses) + ".db";
+  }
+  SqliteFile file_{NextName()};
+  SqliteStore store_{file_.path()};
+  SqliteStore service_{file_.path()};
+};
+
+}  // namespace test
+
+namespace testing {
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboxStoreContract, test::SqliteHarness);
+}  // namespace testing
+
+namespace {
+
+using test::SqliteFile;
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using SystemClock = std::chrono::system_clock;
+
+OutboxRow Row(const std::string& key, const std::string& payload,
+              const std::string& topic = "orders") {
+  OutboxRow r;
+  r.key = key;
+  r.topic = topic;
+  r.payload = payload;
+  return r;
+}
 
 // A second connection to the file, as another process would hold it.
 class RawConnection {

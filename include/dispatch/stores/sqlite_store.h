@@ -11,12 +11,16 @@
 /// rows (the service) may share the file freely: it runs in WAL mode, and a
 /// write lock held by another connection is waited for up to 1 s, then
 /// reported as a StoreError.
+///
+/// A waiting dispatcher notices rows that other connections commit within a
+/// few milliseconds (WaitForRows, on PRAGMA data_version).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -74,6 +78,16 @@ class SqliteStore final : public OutboxStore {
   /// MIN(created_at) of the pending rows. Throws StoreError.
   std::optional<std::chrono::system_clock::time_point> OldestPending() override;
 
+  /// True: WaitForRows sees commits of other connections (the service's).
+  bool WakesOnNewRows() const override { return true; }
+  /// Reads PRAGMA data_version every 5 ms until it differs from its value
+  /// at the last Claim (or the last wake): another connection of any process
+  /// committed. This object's own commits (Finish, Append) do not count.
+  /// Returns false at `until`, at once on the stop request, and when SQLite
+  /// fails (the next Claim reports it).
+  bool WaitForRows(std::chrono::steady_clock::time_point until,
+                   const std::stop_token& stop) override;
+
   /// Appends rows in one transaction, as a service would in its business
   /// transaction, and returns their ids (ascending). Uses each row's key,
   /// topic, payload, headers, and created_at when set (else now); ignores id
@@ -90,10 +104,12 @@ class SqliteStore final : public OutboxStore {
  private:
   void Exec(const char* sql, const char* what);
   void Upgrade();
+  std::int64_t DataVersion();
   std::string path_;
   sqlite3* db_ = nullptr;
   std::vector<std::int64_t> claimed_;  // ascending
   bool claim_open_ = false;
+  std::int64_t seen_version_ = 0;  // PRAGMA data_version at the last Claim or wake
 };
 
 }  // namespace dispatch

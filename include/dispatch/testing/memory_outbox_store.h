@@ -4,7 +4,9 @@
 /// store of your own. It keeps the contract of <dispatch/outbox_store.h> (it
 /// passes <dispatch/testing/outbox_store_contract.h>) and adds what a test
 /// needs: appending rows, reading each row's state, counting calls, and
-/// making the next Claim or Finish fail.
+/// making the next Claim or Finish fail. It wakes on new rows, as the
+/// library's stores do: WaitForRows returns when Append adds a row (turn it
+/// off with SetWakesOnNewRows to test a dispatcher polling).
 ///
 /// @code
 ///   dispatch::testing::MemoryOutboxStore store;
@@ -18,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -25,6 +28,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stop_token>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -56,13 +60,19 @@ class MemoryOutboxStore : public OutboxStore {
   /// Appends a pending row, as a service would: the row's key, topic,
   /// payload and headers, and its created_at (now when unset); its id and
   /// attempts are the store's. Returns the new id (1, 2, ...).
+  /// Wakes a WaitForRows in progress.
   std::int64_t Append(OutboxRow row) {
-    std::lock_guard lock(mu_);
-    row.id = next_id_++;
-    row.attempts = 0;
-    if (row.created_at == Clock::time_point{}) row.created_at = Clock::now();
-    const std::int64_t id = row.id;
-    rows_[id] = StoredRow{std::move(row), RowState::kPending, {}, {}, std::nullopt};
+    std::int64_t id = 0;
+    {
+      std::lock_guard lock(mu_);
+      row.id = next_id_++;
+      row.attempts = 0;
+      if (row.created_at == Clock::time_point{}) row.created_at = Clock::now();
+      id = row.id;
+      rows_[id] = StoredRow{std::move(row), RowState::kPending, {}, {}, std::nullopt};
+      ++appended_;
+    }
+    appended_cv_.notify_all();
     return id;
   }
 
@@ -92,6 +102,7 @@ class MemoryOutboxStore : public OutboxStore {
         throw StoreError("memory store: Claim failed");
       }
       if (claim_open_) throw StoreError("memory store: Claim while a claim is open");
+      seen_ = appended_;                        // this claim sees every row appended so far
       std::unordered_set<std::string> blocked;  // keys whose earliest pending row is not due
       for (const auto& [id, stored] : rows_) {
         if (stored.state != RowState::kPending || blocked.count(stored.row.key) != 0) continue;
@@ -167,6 +178,37 @@ class MemoryOutboxStore : public OutboxStore {
       }
     }
     return oldest;
+  }
+
+  /// True unless SetWakesOnNewRows(false).
+  bool WakesOnNewRows() const override {
+    std::lock_guard lock(mu_);
+    return wakes_;
+  }
+
+  /// Returns true as soon as a row was appended since the last Claim (or the
+  /// last WaitForRows that returned true); false at `until` or on the stop
+  /// request. Polls, as OutboxStore's default does, after
+  /// SetWakesOnNewRows(false).
+  bool WaitForRows(std::chrono::steady_clock::time_point until,
+                   const std::stop_token& stop) override {
+    std::unique_lock lock(mu_);
+    if (!wakes_) {
+      lock.unlock();
+      return OutboxStore::WaitForRows(until, stop);
+    }
+    if (!appended_cv_.wait_until(lock, stop, until, [this] { return appended_ != seen_; })) {
+      return false;
+    }
+    seen_ = appended_;
+    return true;
+  }
+
+  /// Whether the store wakes on new rows (WakesOnNewRows); on by default.
+  /// Off, a Dispatcher polls it as it polls a store without the operation.
+  void SetWakesOnNewRows(bool wakes) {
+    std::lock_guard lock(mu_);
+    wakes_ = wakes;
   }
 
   /// Ids of the rows in `state`, ascending; of one topic when `topic` is not
@@ -259,6 +301,10 @@ class MemoryOutboxStore : public OutboxStore {
   int finishes_ = 0;
   int releases_ = 0;
   std::function<void()> on_claim_;
+  std::condition_variable_any appended_cv_;  // notified by Append
+  std::uint64_t appended_ = 0;               // rows appended so far
+  std::uint64_t seen_ = 0;                   // appended_ at the last Claim or wake
+  bool wakes_ = true;
 };
 
 }  // namespace dispatch::testing

@@ -28,6 +28,12 @@
 ///   }
 /// @endcode
 ///
+/// A store that wakes on new rows (OutboxStore::WakesOnNewRows) also runs the
+/// WaitForRows cases, which the others skip. For them the harness's Append
+/// must write as a service would, through a connection of its own (a store
+/// need not wake on its own commits), and may run on the test's thread while
+/// another thread waits in the store's WaitForRows.
+///
 /// Give the harness a named namespace (not an anonymous one): the test
 /// listing names each case after it. Link the test with dispatch::testing
 /// (it brings GoogleTest) and a gtest main. New store operations come with
@@ -37,11 +43,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -82,6 +91,19 @@ class OutboxStoreContract : public ::testing::Test {
   /// A retriable failure of `id`, due again at `retry_at`.
   static RowFailure RetryAt(std::int64_t id, Clock::time_point retry_at) {
     return RowFailure{id, "broker down", false, retry_at};
+  }
+
+  /// The clock of WaitForRows.
+  using Steady = std::chrono::steady_clock;
+  /// A wait that must end long before it: the bound of a wake or a stop.
+  static constexpr std::chrono::seconds kFar{30};
+
+  /// Skips the test unless the store wakes on new rows; true when skipped.
+  bool SkipUnlessWaking() { return !store().WakesOnNewRows(); }
+  /// An empty claim, released: what the dispatcher does before it waits.
+  void ClaimNothing() {
+    EXPECT_TRUE(ClaimIds().empty());
+    store().Release();
   }
 
   /// The store under test.
@@ -207,6 +229,65 @@ TYPED_TEST_P(OutboxStoreContract, OldestPendingIsTheCreationTimeOfTheOldestPendi
   EXPECT_GT(*oldest, old_time);
 }
 
+TYPED_TEST_P(OutboxStoreContract, WaitForRowsWakesWhenARowIsAppendedWhileItWaits) {
+  if (this->SkipUnlessWaking()) GTEST_SKIP() << "the store does not wake on new rows";
+  this->ClaimNothing();
+  std::atomic<bool> entered = false;
+  bool woken = false;
+  const auto started = TestFixture::Steady::now();
+  std::thread waiter([&] {
+    entered = true;
+    woken = this->store().WaitForRows(started + TestFixture::kFar, {});
+  });
+  while (!entered) std::this_thread::yield();
+  this->Append("A", "A1");
+  waiter.join();
+  EXPECT_TRUE(woken);
+  EXPECT_LT(TestFixture::Steady::now() - started, TestFixture::kFar / 2);
+}
+
+TYPED_TEST_P(OutboxStoreContract, WaitForRowsWakesAtOnceForARowAppendedSinceTheLastClaim) {
+  if (this->SkipUnlessWaking()) GTEST_SKIP() << "the store does not wake on new rows";
+  this->ClaimNothing();
+  this->Append("A", "A1");  // between a claim and the wait: must not be missed
+  const auto started = TestFixture::Steady::now();
+  EXPECT_TRUE(this->store().WaitForRows(started + TestFixture::kFar, {}));
+  EXPECT_LT(TestFixture::Steady::now() - started, TestFixture::kFar / 2);
+}
+
+TYPED_TEST_P(OutboxStoreContract, WaitForRowsReturnsFalseAtUntilWhenNothingIsAppended) {
+  if (this->SkipUnlessWaking()) GTEST_SKIP() << "the store does not wake on new rows";
+  this->ClaimNothing();
+  const auto until = TestFixture::Steady::now() + std::chrono::milliseconds(50);
+  EXPECT_FALSE(this->store().WaitForRows(until, {}));
+  EXPECT_GE(TestFixture::Steady::now(), until);
+  EXPECT_LT(TestFixture::Steady::now() - until, TestFixture::kFar / 2);
+}
+
+TYPED_TEST_P(OutboxStoreContract, WaitForRowsReturnsFalseAtOnceOnAStopRequest) {
+  if (this->SkipUnlessWaking()) GTEST_SKIP() << "the store does not wake on new rows";
+  this->ClaimNothing();
+  std::stop_source stopped;
+  stopped.request_stop();
+  EXPECT_FALSE(this->store().WaitForRows(TestFixture::Steady::now() + TestFixture::kFar,
+                                         stopped.get_token()));
+
+  std::stop_source stop;
+  std::atomic<bool> entered = false;
+  bool woken = true;
+  std::thread waiter([&] {
+    entered = true;
+    woken =
+        this->store().WaitForRows(TestFixture::Steady::now() + TestFixture::kFar, stop.get_token());
+  });
+  while (!entered) std::this_thread::yield();
+  const auto requested = TestFixture::Steady::now();
+  stop.request_stop();
+  waiter.join();
+  EXPECT_FALSE(woken);
+  EXPECT_LT(TestFixture::Steady::now() - requested, TestFixture::kFar / 2);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(OutboxStoreContract,
                             ClaimHandsOutPendingRowsInIdOrderWithAllTheirFields,
                             ClaimTakesNoMoreThanTheLimitOldestFirst,
@@ -215,7 +296,11 @@ REGISTER_TYPED_TEST_SUITE_P(OutboxStoreContract,
                             FinishCountsAFailedAttemptOnTheRow,
                             AParkedRowIsNeverClaimedAgainAndNoLongerHoldsBackItsKey,
                             ReleaseLeavesEveryClaimedRowPendingAndUnchanged,
-                            OldestPendingIsTheCreationTimeOfTheOldestPendingRow);
+                            OldestPendingIsTheCreationTimeOfTheOldestPendingRow,
+                            WaitForRowsWakesWhenARowIsAppendedWhileItWaits,
+                            WaitForRowsWakesAtOnceForARowAppendedSinceTheLastClaim,
+                            WaitForRowsReturnsFalseAtUntilWhenNothingIsAppended,
+                            WaitForRowsReturnsFalseAtOnceOnAStopRequest);
 /// @endcond
 
 }  // namespace dispatch::testing
