@@ -18,6 +18,7 @@
 #include "dispatch/dispatcher.h"
 #include "dispatch/testing/memory_outbox_store.h"
 #include "dispatch/testing/mock_publisher.h"
+#include "test_util.h"
 
 namespace dispatch {
 namespace {
@@ -26,17 +27,7 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::NiceMock;
 using SteadyClock = std::chrono::steady_clock;
-
-// Waits up to `bound` for `condition`; the tests never sleep and hope.
-template <typename Condition>
-bool WaitFor(Condition condition, std::chrono::milliseconds bound = 5s) {
-  const auto deadline = SteadyClock::now() + bound;
-  while (!condition()) {
-    if (SteadyClock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using suite::WaitFor;  // bounded: a condition that never comes fails the test
 
 // Publishers that deliver every message, except that a payload starting with
 // "flaky" fails (retriable) the first time it is sent.
