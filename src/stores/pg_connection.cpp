@@ -188,11 +188,25 @@ void Connection::ExecQuietly(const char* sql) noexcept {
 
 bool Connection::Lost() const { return PQstatus(conn_) != CONNECTION_OK; }
 
-void Connection::Reconnect() {
-  if (!Lost()) return;
+bool Connection::Reconnect() {
+  if (!Lost()) return false;
   PQreset(conn_);
   if (Lost()) throw StoreError(Describe("reconnect", PQerrorMessage(conn_)));
   Setup();
+  return true;
+}
+
+int Connection::Socket() const { return PQsocket(conn_); }
+
+bool Connection::ConsumeInput() { return !Lost() && PQconsumeInput(conn_) == 1; }
+
+int Connection::TakeNotifications() {
+  int taken = 0;
+  while (PGnotify* notify = PQnotifies(conn_)) {
+    PQfreemem(notify);
+    ++taken;
+  }
+  return taken;
 }
 
 std::string Connection::Describe(std::string_view what, std::string_view reason) const {

@@ -66,8 +66,16 @@ class Connection {
   void ExecQuietly(const char* sql) noexcept;
 
   bool Lost() const;
-  // Connects again when the connection was lost. Throws StoreError.
-  void Reconnect();
+  // Connects again when the connection was lost; true when it did (the
+  // session setup ran again). Throws StoreError.
+  bool Reconnect();
+
+  // Notifications (pg_notify.h): the socket to wait on, reading what
+  // arrived without blocking (false when the connection broke), and taking
+  // the notifications read so far (how many there were).
+  int Socket() const;
+  bool ConsumeInput();
+  int TakeNotifications();
 
   // A StoreError text: the operation, PostgreSQL's reason, the password masked.
   std::string Describe(std::string_view what, std::string_view reason) const;

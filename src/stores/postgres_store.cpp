@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "stores/pg_connection.h"
+#include "stores/pg_notify.h"
 #include "stores/postgres_migrations.h"
 
 namespace dispatch {
@@ -75,30 +76,39 @@ UPDATE outbox SET attempts = attempts + 1, last_error = $2,
 WHERE id = $1 AND state = 'pending'
 )sql";
 
+// Run after every connect: a reconnected session listens again.
 std::string SessionSetup(const PostgresStoreOptions& options) {
-  if (options.claim_idle_timeout.count() <= 0) return "";
-  return "SET idle_in_transaction_session_timeout = " +
-         std::to_string(options.claim_idle_timeout.count());
+  std::string sql;
+  if (options.claim_idle_timeout.count() > 0) {
+    sql = "SET idle_in_transaction_session_timeout = " +
+          std::to_string(options.claim_idle_timeout.count()) + ";";
+  }
+  if (options.listen) sql += pg::kListenSql;
+  return sql;
 }
 
 }  // namespace
 
 struct PostgresStore::Impl {
   Impl(const std::string& conninfo, const PostgresStoreOptions& options)
-      : connection(conninfo, SessionSetup(options)) {}
+      : connection(conninfo, SessionSetup(options)), listen(options.listen) {}
 
   // Writes outside a claim. A lost connection is re-established by the next
   // call outside a claim, never inside one (the new session would hold none
   // of its locks).
   void Ready() {
     if (!claimed.empty()) throw StoreError("postgres store: a claim is open");
-    connection.Reconnect();
+    if (connection.Reconnect()) CheckWake();
   }
 
   // Reads run inside an open claim's transaction, or reconnect if needed.
   void ReadyToRead() {
-    if (claimed.empty()) connection.Reconnect();
+    if (claimed.empty() && connection.Reconnect()) CheckWake();
   }
+
+  // At each connect (and after migrating): the store wakes when it listens
+  // and the trigger that notifies is there and enabled.
+  void CheckWake() { wakes = listen && pg::NotifyTriggerEnabled(connection); }
 
   void EndClaim() noexcept {
     if (!claimed.empty()) connection.ExecQuietly("ROLLBACK");
@@ -160,11 +170,17 @@ struct PostgresStore::Impl {
 
   pg::Connection connection;
   std::unordered_set<std::int64_t> claimed;  // non-empty: a transaction is open
+  const bool listen;
+  bool wakes = false;
 };
 
 PostgresStore::PostgresStore(const std::string& conninfo, PostgresStoreOptions options)
     : impl_(std::make_unique<Impl>(conninfo, options)) {
-  if (options.migrate) Migrate();
+  if (options.migrate) {
+    Migrate();  // checks the trigger
+  } else {
+    impl_->CheckWake();
+  }
 }
 
 PostgresStore::~PostgresStore() { Release(); }
@@ -194,6 +210,7 @@ void PostgresStore::Migrate() {
     c.ExecQuietly("ROLLBACK");
     throw;
   }
+  impl_->CheckWake();
 }
 
 std::vector<OutboxRow> PostgresStore::Claim(std::size_t limit,
@@ -202,6 +219,9 @@ std::vector<OutboxRow> PostgresStore::Claim(std::size_t limit,
   if (limit == 0) return {};
   impl_->Ready();
   pg::Connection& c = impl_->connection;
+  // Commits notified so far are seen by this claim's reads; a later one
+  // stays queued and wakes the next WaitForRows.
+  (void)pg::TakeNotifications(c);
   // Each statement must see what committed before it started (the rows are
   // read again after locking), whatever default the role or database has.
   c.Exec("claim (begin)", "BEGIN ISOLATION LEVEL READ COMMITTED");
@@ -302,6 +322,14 @@ std::optional<std::chrono::system_clock::time_point> PostgresStore::OldestPendin
       "SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1");
   if (PQntuples(r.get()) == 0) return std::nullopt;
   return pg::Time(r.get(), 0, 0);
+}
+
+bool PostgresStore::WakesOnNewRows() const { return impl_->wakes; }
+
+bool PostgresStore::WaitForRows(std::chrono::steady_clock::time_point until,
+                                const std::stop_token& stop) {
+  if (!impl_->wakes || !impl_->claimed.empty()) return OutboxStore::WaitForRows(until, stop);
+  return pg::WaitForNotification(impl_->connection, until, stop);
 }
 
 std::vector<std::int64_t> PostgresStore::Append(const std::vector<OutboxRow>& rows) {

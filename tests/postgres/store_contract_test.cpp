@@ -15,15 +15,17 @@ namespace dispatch::test {
 
 // Named outside an anonymous namespace: CTest names each contract test after
 // the harness type.
+// Rows are appended through a second connection, as a service's are.
 class PostgresHarness {
  public:
   OutboxStore& Store() { return store_; }
-  std::int64_t Append(const OutboxRow& row) { return store_.Append({row}).at(0); }
+  std::int64_t Append(const OutboxRow& row) { return service_.Append({row}).at(0); }
   std::vector<std::int64_t> Ids(RowState state) { return store_.Ids(state); }
 
  private:
   ScratchDatabase db_;
   PostgresStore store_{db_.Conninfo()};
+  PostgresStore service_{db_.Conninfo(), PostgresStoreOptions{.migrate = false, .listen = false}};
 };
 
 }  // namespace dispatch::test

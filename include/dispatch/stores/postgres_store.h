@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,13 @@ struct PostgresStoreOptions {
   /// Keep it well above a round's publish time. Zero keeps the server's
   /// setting.
   std::chrono::milliseconds claim_idle_timeout = std::chrono::minutes(5);
+  /// LISTEN on the channel that the outbox's trigger outbox_notify
+  /// (sql/postgres/002_notify.sql) notifies at each commit that inserted
+  /// rows, so that a waiting dispatcher claims them at once rather than on
+  /// its next poll (WakesOnNewRows, WaitForRows). Turn it off behind a pooler
+  /// in transaction mode (PgBouncer's pool_mode = transaction), where LISTEN
+  /// has no session of its own to stay in: the dispatcher then polls.
+  bool listen = true;
 };
 
 /// An OutboxStore on one PostgreSQL connection. Claim opens a transaction
@@ -74,6 +82,19 @@ class PostgresStore final : public OutboxStore {
   /// The creation time of the pending row with the smallest id (an index
   /// lookup, not a scan of the pending rows).
   std::optional<std::chrono::system_clock::time_point> OldestPending() override;
+
+  /// True when the store listens (PostgresStoreOptions::listen) and the
+  /// trigger outbox_notify was enabled when it last connected; an operator
+  /// who disables it (ALTER TABLE outbox DISABLE TRIGGER outbox_notify)
+  /// makes the dispatchers that connect afterwards poll.
+  bool WakesOnNewRows() const override;
+  /// Waits on the connection's socket for a notification of the trigger
+  /// (true), `until` or the stop request (false, at once on the request).
+  /// Returns false at once when the connection is lost: the next Claim
+  /// reconnects and listens again. Sleeps to `until`, as the default does,
+  /// when the store does not wake.
+  bool WaitForRows(std::chrono::steady_clock::time_point until,
+                   const std::stop_token& stop) override;
 
   /// Inserts the rows' key, topic, payload, headers and created_at (now when
   /// unset) in one transaction, in order, as a service would (tests, the
