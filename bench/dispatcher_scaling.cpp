@@ -47,11 +47,13 @@
 #include "child_process.h"
 #include "dispatch/stores/postgres_store.h"
 #include "json_line.h"
+#include "postgres_sql.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using bench::Clock;
+using bench::Sql;
 
 constexpr int kPartitions = 12;
 
@@ -101,23 +103,6 @@ Options Parse(int argc, char** argv) {
     Usage("--rows at least 10, --keys and --repeat at least 1");
   }
   return o;
-}
-
-// One statement on a fresh connection; returns the first value ("" when none).
-std::string Sql(const std::string& conninfo, const std::string& statement) {
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(conninfo.c_str()), PQfinish);
-  if (PQstatus(conn.get()) != CONNECTION_OK) {
-    throw std::runtime_error(std::string("connect: ") + PQerrorMessage(conn.get()));
-  }
-  // DROP DATABASE IF EXISTS would print a NOTICE amid the figures.
-  PQsetNoticeProcessor(
-      conn.get(), [](void*, const char*) {}, nullptr);
-  std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), statement.c_str()), PQclear);
-  const ExecStatusType status = PQresultStatus(r.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    throw std::runtime_error(statement + ": " + PQresultErrorMessage(r.get()));
-  }
-  return PQntuples(r.get()) > 0 ? PQgetvalue(r.get(), 0, 0) : "";
 }
 
 struct Rate {
