@@ -125,48 +125,58 @@ class PollingStore final : public dispatch::OutboxStore {
 };
 
 // The service's side: a connection of its own that inserts one row per call
-// and reads back how many rows are published.
+// in a transaction (`begin`, `insert`, COMMIT) and reads back how many rows
+// are published.
 class Inserter {
  public:
+  Inserter(const char* begin, const char* insert) : begin_(begin), insert_(insert) {}
   virtual ~Inserter() = default;
   // Inserts and commits one row; returns the time just before the COMMIT.
-  virtual Clock::time_point Insert() = 0;
-  virtual long Published() = 0;
-};
-
-class SqliteInserter final : public Inserter {
- public:
-  explicit SqliteInserter(const std::string& path) {
-    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("open " + path);
-    sqlite3_busy_timeout(db_, 5000);  // the dispatcher's Finish may hold the write lock
-  }
-  ~SqliteInserter() override { sqlite3_close(db_); }
-  Clock::time_point Insert() override {
-    Exec("BEGIN IMMEDIATE");
-    Exec(
-        "INSERT INTO outbox (key, topic, payload, created_at) VALUES ('key', 'bench-wake', "
-        "zeroblob(100), CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))");
+  Clock::time_point Insert() {
+    Exec(begin_);
+    Exec(insert_);
     const auto before_commit = Clock::now();
     Exec("COMMIT");
     return before_commit;
   }
-  long Published() override {
-    sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(db_, "SELECT count(*) FROM outbox WHERE state = 'published'", -1, &stmt,
-                       nullptr);
-    const long n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
-    sqlite3_finalize(stmt);
-    return n;
+  long Published() {
+    return std::atol(Exec("SELECT count(*) FROM outbox WHERE state = 'published'").c_str());
   }
 
+ protected:
+  // Runs one statement; returns its first value ("" when none). Throws.
+  virtual std::string Exec(const char* sql) = 0;
+
  private:
-  void Exec(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      const std::string why = err ? err : "?";
-      sqlite3_free(err);
-      throw std::runtime_error(std::string(sql) + ": " + why);
+  const char* begin_;
+  const char* insert_;
+};
+
+class SqliteInserter final : public Inserter {
+ public:
+  explicit SqliteInserter(const std::string& path)
+      : Inserter("BEGIN IMMEDIATE",
+                 "INSERT INTO outbox (key, topic, payload, created_at) VALUES ('key', "
+                 "'bench-wake', zeroblob(100), "
+                 "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))") {
+    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("open " + path);
+    sqlite3_busy_timeout(db_, 5000);  // the dispatcher's Finish may hold the write lock
+  }
+  ~SqliteInserter() override { sqlite3_close(db_); }
+
+ private:
+  std::string Exec(const char* sql) override {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr);
+    std::string value;
+    if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+      rc = SQLITE_DONE;
     }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) throw std::runtime_error(std::string(sql) + ": " + sqlite3_errmsg(db_));
+    return value;
   }
   sqlite3* db_ = nullptr;
 };
@@ -174,32 +184,17 @@ class SqliteInserter final : public Inserter {
 #ifdef DISPATCH_WAKE_POSTGRES
 class PostgresInserter final : public Inserter {
  public:
-  explicit PostgresInserter(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
+  explicit PostgresInserter(const std::string& conninfo)
+      : Inserter("BEGIN",
+                 "INSERT INTO outbox (key, topic, payload) VALUES ('key', 'bench-wake', "
+                 "convert_to(repeat('.', 100), 'UTF8'))"),
+        conn_(PQconnectdb(conninfo.c_str())) {
     if (PQstatus(conn_) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn_));
   }
   ~PostgresInserter() override { PQfinish(conn_); }
-  Clock::time_point Insert() override {
-    Exec("BEGIN");
-    Exec(
-        "INSERT INTO outbox (key, topic, payload) VALUES ('key', 'bench-wake', "
-        "convert_to(repeat('.', 100), 'UTF8'))");
-    const auto before_commit = Clock::now();
-    Exec("COMMIT");
-    return before_commit;
-  }
-  long Published() override {
-    return std::atol(Exec("SELECT count(*) FROM outbox WHERE state = 'published'").c_str());
-  }
 
  private:
-  std::string Exec(const char* sql) {
-    std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn_, sql), PQclear);
-    const ExecStatusType status = PQresultStatus(r.get());
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      throw std::runtime_error(std::string(sql) + ": " + PQresultErrorMessage(r.get()));
-    }
-    return PQntuples(r.get()) > 0 ? PQgetvalue(r.get(), 0, 0) : "";
-  }
+  std::string Exec(const char* sql) override { return bench::Exec(conn_, sql); }
   PGconn* conn_;
 };
 #endif

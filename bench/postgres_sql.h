@@ -1,5 +1,5 @@
 // PostgreSQL for the benchmarks that need one (B8, B9): one statement on a
-// fresh connection, and a throwaway server started through
+// connection or a fresh one, and a throwaway server started through
 // scripts/postgres_cluster.py when no --postgres CONNINFO was given.
 #pragma once
 
@@ -16,6 +16,16 @@
 
 namespace bench {
 
+// One statement on `conn`; returns the first value ("" when none). Throws.
+inline std::string Exec(PGconn* conn, const std::string& statement) {
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn, statement.c_str()), PQclear);
+  const ExecStatusType status = PQresultStatus(r.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    throw std::runtime_error(statement + ": " + PQresultErrorMessage(r.get()));
+  }
+  return PQntuples(r.get()) > 0 ? PQgetvalue(r.get(), 0, 0) : "";
+}
+
 // One statement on a fresh connection; returns the first value ("" when none).
 inline std::string Sql(const std::string& conninfo, const std::string& statement) {
   std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(conninfo.c_str()), PQfinish);
@@ -25,12 +35,7 @@ inline std::string Sql(const std::string& conninfo, const std::string& statement
   // DROP DATABASE IF EXISTS would print a NOTICE amid the figures.
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
-  std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), statement.c_str()), PQclear);
-  const ExecStatusType status = PQresultStatus(r.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    throw std::runtime_error(statement + ": " + PQresultErrorMessage(r.get()));
-  }
-  return PQntuples(r.get()) > 0 ? PQgetvalue(r.get(), 0, 0) : "";
+  return Exec(conn.get(), statement);
 }
 
 // The server a benchmark runs on: `conninfo` when given (a role that may
