@@ -125,7 +125,7 @@ struct DispatcherMetrics {
 ///
 /// So the first copy of every row of a key reaches Kafka after the first
 /// copies of the key's earlier rows, parked rows aside:
-/// docs/reliability.md, "A key's order through failures".
+/// docs/outbox-dispatcher.md, "A key's order through failures".
 ///
 /// RunOnce and Run are called from one thread at a time; Metrics from any.
 class Dispatcher {

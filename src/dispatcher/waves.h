@@ -1,5 +1,5 @@
 // Which claimed rows travel together in one PublishBatch (a wave), and what a
-// wave's results mean for each row: the per-key rule of docs/reliability.md,
+// wave's results mean for each row: the per-key rule of docs/outbox-dispatcher.md,
 // "A key's order through failures". The round around it is dispatcher.cpp's.
 #pragma once
 

@@ -1,7 +1,7 @@
 // Runs of a key: dispatch::Dispatcher sends several rows of one key in one
 // PublishBatch when the publisher orders a key's messages within a batch
 // (Publisher::OrdersKeysInBatch), and keeps the per-key rule of
-// docs/reliability.md ("A key's order through failures") when a run fails
+// docs/outbox-dispatcher.md ("A key's order through failures") when a run fails
 // part way. Against the scripted broker of dispatcher_script.h and
 // dispatch::testing::MemoryOutboxStore.
 #include <gmock/gmock.h>

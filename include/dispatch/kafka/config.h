@@ -96,7 +96,7 @@ struct KafkaConfig {
   /// the only deadline. Under required_acks All, librdkafka times no message
   /// out (`message.timeout.ms` 0): a timeout there would start a new producer
   /// epoch and let later messages of a partition be written before the one
-  /// that timed out (docs/reliability.md, "A key's order through failures");
+  /// that timed out (docs/outbox-dispatcher.md, "A key's order through failures");
   /// a message the call stopped waiting for stays queued until it is written
   /// or Close purges it. Under Leader or None acks it is librdkafka's
   /// `message.timeout.ms` too.

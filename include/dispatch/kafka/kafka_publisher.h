@@ -101,7 +101,7 @@ class KafkaPublisher final : public Publisher {
   /// permanent broker refusal, after which later messages are written
   /// (librdkafka starts a new epoch); the refused message gets the permanent
   /// result. So Publisher::OrdersKeysInBatch's promise holds; the argument,
-  /// with its one exception, is in docs/reliability.md, "A key's order
+  /// with its one exception, is in docs/outbox-dispatcher.md, "A key's order
   /// through failures".
   bool OrdersKeysInBatch() const override;
 
