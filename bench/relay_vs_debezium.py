@@ -145,6 +145,10 @@ def run_load(ctx, side, relay, db, topic, load):
         out = pg.pgbench(db, script, sizes["rate"], sizes["seconds"])
         count = next(int(line.split(":")[1].split("/")[0]) for line in out.splitlines()
                      if line.startswith("number of transactions actually processed"))
+        asked = sizes["rate"] * sizes["seconds"]
+        if count < 0.95 * asked:
+            log(f"  {side} steady: the database took only {count} of the {asked} one-row "
+                "commits asked for: its commits are slower than the rate (see 'rows inserted')")
     landed = kafka.wait_for(topic, count)
     time.sleep(SETTLE_S)
     after = Snapshot(pg, relay, backends, ctx["brokers"])
