@@ -180,18 +180,35 @@ class Kafka:
                 return n
             time.sleep(0.2)
 
-    def append_times(self, topic):
-        """(append time in ms, insert time in us) of each record, read from
-        the start of the topic by kcat, an independent client."""
+    def records(self, topic):
+        """(append time in ms, key, insert time in us) of each record, read
+        from the start of the topic by kcat, an independent client; the
+        records of a partition in offset order."""
         out = subprocess.run(["kcat", "-C", "-b", self.bootstrap, "-t", topic, "-o", "beginning",
-                              "-e", "-q", "-f", "%T %s\\n"], capture_output=True, timeout=600,
+                              "-e", "-q", "-f", "%T %k %s\\n"], capture_output=True, timeout=600,
                              check=False)
         rows = []
         for line in out.stdout.splitlines():
-            parts = line.split(b" ", 1)
-            if len(parts) == 2 and b":" in parts[1]:
-                rows.append((int(parts[0]), int(parts[1].split(b":", 1)[0])))
+            parts = line.split(b" ", 2)
+            if len(parts) == 3 and b":" in parts[2]:
+                rows.append((int(parts[0]), parts[1], int(parts[2].split(b":", 1)[0])))
         return rows
+
+
+def order_and_copies(rows):
+    """(records that came after a later row of their key, second copies):
+    rows of a key are inserted in order, so their insert times must not go
+    back within the key's partition."""
+    last, seen, late, copies = {}, set(), 0, 0
+    for _, key, inserted in rows:
+        if (key, inserted) in seen:
+            copies += 1
+            continue
+        seen.add((key, inserted))
+        if inserted < last.get(key, 0):
+            late += 1
+        last[key] = max(last.get(key, 0), inserted)
+    return late, copies
 
 
 class Relay:
@@ -309,7 +326,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def warm_up_brokers(bootstrap, topic, count=20000):
+def warm_up_brokers(bootstrap, topic, count=10000):
     """Records of 200 bytes to `topic` from kcat, one per request, so that
     the brokers' JIT has compiled the produce path before the first relay."""
     started = time.monotonic()

@@ -35,8 +35,10 @@ Drain rows/s run from that COMMIT to the last append. CPU is utime+stime from
 process, the relay's own database backends (the client backends and WAL
 senders connected before the load), the whole database server (those, the
 load generator's backend and the background writers), and the brokers.
-Peak RSS is the relay's VmHWM over the load (reset before it). Before the
-first run the brokers take 20,000 records from kcat (their JIT warms up), and
+Each load also counts second copies of a row and rows that landed after a
+later row of their key (insert times must not go back within a key). Peak
+RSS is the relay's VmHWM over the load (reset before it). Before the
+first run the brokers take 10,000 records from kcat (their JIT warms up), and
 every other run goes through the sides in the reverse order.
 
     bench/relay_vs_debezium.py [--worker PATH] [--base-worker PATH] [--quick]
@@ -87,7 +89,11 @@ METRICS = [
     ("broker_cpu_s", "broker CPU, s", False),
     ("inserted", "rows inserted", False),
     ("records", "records in Kafka", False),
+    ("copies", "second copies of a row", False),
+    ("out_of_order", "rows after a later row of their key", False),
 ]
+
+COUNTS = ("inserted", "records", "copies", "out_of_order")  # no ratio for these
 
 
 def percentile(values, q):
@@ -152,22 +158,24 @@ def run_load(ctx, side, relay, db, topic, load):
     landed = kafka.wait_for(topic, count)
     time.sleep(SETTLE_S)
     after = Snapshot(pg, relay, backends, ctx["brokers"])
-    rows = kafka.append_times(topic)
-    m = {"records": len(rows), "inserted": count,
+    rows = kafka.records(topic)
+    late, copies = r.order_and_copies(rows)
+    m = {"records": len(rows), "inserted": count, "out_of_order": late, "copies": copies,
          "relay_cpu_s": after.relay - before.relay, "relay_rss_mib": r.peak_rss_mib(relay.pid),
          "db_relay_cpu_s": after.backends - before.backends,
          "db_cpu_s": after.server - before.server, "broker_cpu_s": after.brokers - before.brokers}
     if not rows:
         log(f"  {side} {load}: nothing landed in {topic} ({landed} by the offsets)")
         return m
-    last_ms = max(a for a, _ in rows)
+    last_ms = max(row[0] for row in rows)
     if commit_us is not None:
-        lat = [a - commit_us / 1000 for a, _ in rows]
+        lat = [row[0] - commit_us / 1000 for row in rows]
         m["first_ms"] = min(lat)
         m["rows_per_s"] = count / max((last_ms - commit_us / 1000) / 1000, 1e-3)
     else:
-        lat = [a - ins / 1000 for a, ins in rows]
-        m["rows_per_s"] = len(rows) / max((last_ms - min(i for _, i in rows) / 1000) / 1000, 1e-3)
+        lat = [a - ins / 1000 for a, _, ins in rows]
+        m["rows_per_s"] = len(rows) / max((last_ms - min(row[2] for row in rows) / 1000) / 1000,
+                                          1e-3)
     m.update(lat_p50_ms=percentile(lat, 0.5), lat_p99_ms=percentile(lat, 0.99), lat_max_ms=max(lat))
     log(f"  {side} {load}: {count} rows, {len(rows)} records, {m['rows_per_s']:,.0f} rows/s, "
         f"p50 {m['lat_p50_ms']:.1f} p99 {m['lat_p99_ms']:.1f} ms; CPU relay "
@@ -260,16 +268,19 @@ def report(ctx, sides):
         for key, label, drains_only in METRICS:
             if drains_only and load == "steady":
                 continue
-            spec = ",.0f" if key in ("rows_per_s", "records", "inserted") else ".2f" if "cpu" in key else ".1f"
+            spec = ",.0f" if key in ("rows_per_s",) + COUNTS else ".2f" if "cpu" in key else ".1f"
             row = [label] + [cell([m.get(key) for m in results.get((load, s), [])], spec)
                              for s in sides]
             for s in sides:
                 summary[f"{load}_{key}_{s.replace('-', '_')}"] = median_of(results, load, s, key)
             for o in others:
+                if key in COUNTS:
+                    row.append("")
+                    continue
                 a, b = median_of(results, load, "worker", key), median_of(results, load, o, key)
                 ratio = a / b if a is not None and b else None
                 summary[f"{load}_{key}_ratio_{o.replace('-', '_')}"] = ratio
-                row.append(fmt(ratio, ".2f") if key not in ("records", "inserted") else "")
+                row.append(fmt(ratio, ".2f"))
             log("| " + " | ".join(row) + " |")
     log("\nrelay peak RSS over its life (start, warm-up and the three loads), MiB: " + ", ".join(
         f"{s} {cell([m['relay_rss_mib'] for m in results.get(('life', s), [])], '.0f')}"
