@@ -336,6 +336,21 @@ def warm_up_brokers(bootstrap, topic, count=10000):
     log(f"brokers warmed up with {count} records in {time.monotonic() - started:.1f} s")
 
 
+def wait_quiet(pids, what, busy_s=0.05, limit_s=60):
+    """Waits until `pids` use under busy_s of CPU a second each (a JVM's JIT
+    compiles for a while after a warm-up), at most limit_s."""
+    started = time.monotonic()
+    last = sum(proc_cpu_s(p) for p in pids)
+    while time.monotonic() - started < limit_s:
+        time.sleep(1)
+        now = sum(proc_cpu_s(p) for p in pids)
+        if now - last < busy_s * len(pids):
+            log(f"{what} quiet after {time.monotonic() - started:.0f} s")
+            return
+        last = now
+    log(f"{what} still busy after {limit_s} s")
+
+
 def install_debezium(dist):
     subprocess.run([os.path.join(ROOT, "bench", "debezium", "install.sh"), dist], check=True)
 

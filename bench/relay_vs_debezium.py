@@ -38,8 +38,9 @@ load generator's backend and the background writers), and the brokers.
 Each load also counts second copies of a row and rows that landed after a
 later row of their key (insert times must not go back within a key). Peak
 RSS is the relay's VmHWM over the load (reset before it). Before the
-first run the brokers take 10,000 records from kcat (their JIT warms up), and
-every other run goes through the sides in the reverse order.
+first run the brokers take 10,000 records from kcat (their JIT warms up) and
+the bench waits until they are quiet; every other run goes through the sides
+in the reverse order.
 
     bench/relay_vs_debezium.py [--worker PATH] [--base-worker PATH] [--quick]
         [--nodes 1|3] [--runs N] [--sides worker,debezium,...] [--dir DIR]
@@ -330,6 +331,10 @@ def main():
         if s in sides and not os.access(binaries[s], os.X_OK):
             sys.exit(f"--{'worker' if s == 'worker' else 'base-worker'}: {binaries[s]} is not an "
                      "executable (build the outbox_worker target)")
+    if args.runs is not None and args.runs < 1:
+        sys.exit(f"--runs: {args.runs} is not allowed (give 1 or more)")
+    if args.partitions < 1:
+        sys.exit(f"--partitions: {args.partitions} is not allowed (give 1 or more)")
     runs = args.runs or (1 if args.quick else 2)
     sizes = ({"many": 20000, "one": 5000, "rate": 500, "seconds": 10} if args.quick else
              {"many": 100000, "one": 20000, "rate": 500, "seconds": 30})
@@ -370,6 +375,7 @@ def main():
         r.create_topics(os.path.abspath(args.kafka_dist), ctx["bootstrap"], args.partitions,
                         args.nodes, topics)
         r.warm_up_brokers(ctx["bootstrap"], "b10-broker-warmup")
+        r.wait_quiet(ctx["brokers"], "the brokers")
         started = time.monotonic()
         for run in range(runs):
             # Every other run in the reverse order: the side that runs first
