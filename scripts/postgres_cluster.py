@@ -2,7 +2,7 @@
 """Starts and stops a throwaway PostgreSQL server (loopback only) for the
 tests labelled `postgres`. The CTest fixture calls it; so can a person.
 
-  postgres_cluster.py start --dir DIR
+  postgres_cluster.py start --dir DIR [--durable] [--logical]
   postgres_cluster.py stop  --dir DIR
 
 start runs initdb and pg_ctl from PostgreSQL's bin directory (`pg_config
@@ -20,6 +20,13 @@ owns: the build folder may sit where that user cannot enter. Run as anyone
 else, it runs them as that user, again under /tmp. Either way DIR only
 holds the files above, a lock file (runs on one DIR take turns) and, after
 stop, the server's log (DIR/server.log).
+
+By default the server trades durability for speed (fsync, synchronous_commit
+and full_page_writes off, shared_buffers 32MB): the tests throw the data
+away. --durable runs it as in production instead: those three on and
+PostgreSQL's default memory settings (the benchmarks that compare relays,
+bench/relay_vs_debezium.py, use it). --logical sets wal_level=logical, so
+that a logical-decoding client (Debezium's PostgreSQL connector) can stream.
 
 stop is idempotent: it stops the server of DIR/cluster.json if one runs
 (fast shutdown, then SIGKILL of the postmaster's own pid, never by name),
@@ -126,11 +133,14 @@ def start(args):
 
     for attempt in range(1, START_ATTEMPTS + 1):
         port = free_port()
-        # Loopback TCP only; the Unix socket sits in the private root. Speed
-        # over durability: the data is thrown away.
+        # Loopback TCP only; the Unix socket sits in the private root.
         options = (f"-c listen_addresses=127.0.0.1 -c port={port} "
-                   f"-c unix_socket_directories={root} -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=200 -c shared_buffers=32MB")
+                   f"-c unix_socket_directories={root} -c max_connections=200")
+        if not args.durable:  # speed over durability: the data is thrown away
+            options += (" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                        " -c shared_buffers=32MB")
+        if args.logical:
+            options += " -c wal_level=logical"
         started = run_as(account, [os.path.join(bindir, "pg_ctl"), "start", "-D", state["data"],
                                    "-l", state["log"], "-w", "-t", "60", "-o", options], cwd=root)
         if started.returncode == 0:
@@ -204,6 +214,9 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["start", "stop"])
     parser.add_argument("--dir", required=True, help="where conninfo and cluster.json go")
+    parser.add_argument("--durable", action="store_true",
+                        help="start: fsync, synchronous_commit, full_page_writes on, default memory")
+    parser.add_argument("--logical", action="store_true", help="start: wal_level=logical")
     args = parser.parse_args()
     args.dir = os.path.abspath(args.dir)
     os.makedirs(args.dir, exist_ok=True)
