@@ -6,7 +6,8 @@
 //                      [--rows N] [--keys K] [--processes 1,2,4] [--repeat R]
 //   dispatcher_scaling --store-side [--postgres CONNINFO] [--rows N] [--keys K]
 //                      [--workers 1,2,4] [--repeat R] [--steady-rate R]
-//                      [--steady-seconds S] [--analyze]
+//                      [--steady-seconds S] [--analyze] [--wake-coalesce MS]
+//   (--workers none: the steady part only)
 //
 // --store-side measures the store alone (bench/store_side.cpp): dispatchers
 // on threads over one PostgreSQL outbox, a publisher that acknowledges at
@@ -116,7 +117,9 @@ Options Parse(int argc, char** argv) {
     } else if (arg == "--processes") {
       o.processes = Counts(value);
     } else if (arg == "--workers") {
-      o.side.workers = Counts(value);
+      o.side.workers = value == "none" ? std::vector<int>{} : Counts(value);
+    } else if (arg == "--wake-coalesce") {
+      o.side.wake_coalesce_ms = std::atoi(value.c_str());
     } else if (arg == "--steady-rate") {
       o.side.steady_rate = std::atoi(value.c_str());
     } else if (arg == "--steady-seconds") {

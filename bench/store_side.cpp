@@ -177,10 +177,16 @@ struct Run {
     std::vector<double> latencies;
     std::mutex latency_mu;
     std::vector<std::unique_ptr<dispatch::Dispatcher>> dispatchers;
+    dispatch::DispatcherOptions options;
+    if (o.wake_coalesce_ms > 0)
+      options.wake_coalesce = std::chrono::milliseconds(o.wake_coalesce_ms);
     for (auto& store : stores) {
-      dispatchers.push_back(std::make_unique<dispatch::Dispatcher>(*store, [&] {
-        return std::make_unique<InstantPublisher>(steady ? &latencies : nullptr, &latency_mu);
-      }));
+      dispatchers.push_back(std::make_unique<dispatch::Dispatcher>(
+          *store,
+          [&] {
+            return std::make_unique<InstantPublisher>(steady ? &latencies : nullptr, &latency_mu);
+          },
+          options));
     }
     const std::vector<int> pids = WorkerPids();
     if (static_cast<int>(pids.size()) != workers) throw std::runtime_error("worker backends?");
@@ -326,6 +332,9 @@ int RunStoreSide(const StoreSideOptions& o) {
   }
   Json line;
   line.Int("rows", o.rows).Int("keys", o.keys).Int("runs", o.repeat).Int("analyzed", o.analyze);
+  line.Int("wake_coalesce_ms", o.wake_coalesce_ms > 0
+                                   ? o.wake_coalesce_ms
+                                   : dispatch::DispatcherOptions{}.wake_coalesce.count());
   std::printf("medians of %d run(s), today beside b1859b3 (ratio today/b1859b3):\n", o.repeat);
   for (const auto& [name, runs] : sides) {
     const bool mark = name.rfind("today", 0) == 0;

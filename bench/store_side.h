@@ -13,9 +13,10 @@ struct StoreSideOptions {
   long keys = 2'000;
   std::vector<int> workers = {1, 2, 4};
   int repeat = 3;
-  int steady_rate = 500;    // rows/s of the steady part; 0 skips it
-  int steady_seconds = 20;  // how long the steady part inserts
-  bool analyze = false;     // VACUUM ANALYZE the seeded rows before a drain
+  int steady_rate = 500;     // rows/s of the steady part; 0 skips it
+  int steady_seconds = 20;   // how long the steady part inserts
+  bool analyze = false;      // VACUUM ANALYZE the seeded rows before a drain
+  int wake_coalesce_ms = 0;  // DispatcherOptions::wake_coalesce; 0 keeps the default
 };
 
 // Runs the drains and the steady part, prints every run and the medians,

@@ -183,8 +183,12 @@ struct PostgresStore::Impl {
     std::unordered_set<std::string> seen;  // keys whose head a window showed
     std::unordered_set<std::string> mine;
     std::size_t rows_of_mine = 0;
-    const std::size_t window = 2 * limit;
-    while (rows_of_mine < limit) {
+    // The first window is the limit: enough when no other claim holds the
+    // keys, as with one dispatcher. The next ones, which look past keys held
+    // elsewhere, are twice that.
+    std::size_t window = limit;
+    for (bool first = true; rows_of_mine < limit; first = false) {
+      if (!first) window = 2 * limit;
       const pg::Result rows = connection.ExecPrepared(
           "claim (reading pending rows)", "dispatch_window", kWindowSql,
           pg::Params().Time(now).Int(locked.through_id).Int(static_cast<std::int64_t>(window)));
