@@ -9,6 +9,7 @@
 #include "stores/pg_connection.h"
 #include "stores/pg_notify.h"
 #include "stores/postgres_migrations.h"
+#include "stores/postgres_round_sql.h"
 
 namespace dispatch {
 namespace {
@@ -26,96 +27,6 @@ CREATE TABLE IF NOT EXISTS outbox_schema_migrations (
   name       text        NOT NULL,
   applied_at timestamptz NOT NULL DEFAULT now()
 )
-)sql";
-
-// Every statement of a round is prepared once per session (parsed and
-// planned once, PostgresStoreOptions::prepare) and touches rows through
-// indexes only: its cost follows the rows it returns, not the table.
-
-// A window of the pending rows after id $2, oldest first, up to $3, each
-// with whether it is due at $1. The first row of a key in a claim's windows
-// is taken for the key's head: the claim reads the windows in id order from
-// the oldest pending row. A row of a key committed later than a window was
-// read, with a smaller id than the window's rows of that key, is the head
-// all the same, and kRowsSql, read after the locks, starts each key there.
-constexpr const char* kWindowSql = R"sql(
-SELECT o.id, o.key, (o.retry_at IS NULL OR o.retry_at <= $1) AS due
-FROM outbox o
-WHERE o.state = 'pending' AND o.id > $2
-ORDER BY o.id LIMIT $3
-)sql";
-
-// Locks the keys no other claim holds and returns them. The lock space is
-// the outbox table's oid, so outbox tables in other schemas of the database
-// do not contend; two keys with the same hashtext share a lock, which only
-// means one claim takes both. Every element is tried (no LIMIT), each once.
-constexpr const char* kLockKeysSql = R"sql(
-SELECT k FROM unnest($1::text[]) AS k
-WHERE pg_try_advisory_xact_lock('outbox'::regclass::oid::int4, hashtext(k))
-)sql";
-
-// The claim's rows: pending rows of the locked keys up to the last id the
-// windows read ($4), read after the locks were taken (a new READ COMMITTED
-// snapshot, so a key's rows published by a claim that ended in between are
-// seen as published), each key's rows from its head up to its first row that
-// is not due. Per key: one range of the index outbox_pending_key_id and one
-// probe of outbox_pending_retry (sql/postgres/003_claim.sql), which holds
-// only the rows that wait for a retry.
-constexpr const char* kRowsSql = R"sql(
-SELECT o.id, o.key, o.topic, o.payload, o.headers, o.attempts, o.created_at
-FROM unnest($2::text[]) AS k(key)
-CROSS JOIN LATERAL (
-  SELECT o.* FROM outbox o
-  WHERE o.state = 'pending' AND o.key = k.key AND o.id <= $4
-    AND o.id < coalesce((SELECT min(e.id) FROM outbox e
-                         WHERE e.state = 'pending' AND e.key = k.key
-                           AND e.retry_at IS NOT NULL AND e.retry_at > $1),
-                        9223372036854775807)
-) o
-ORDER BY o.id LIMIT $3
-)sql";
-
-// Finish in one statement: the published rows ($1) marked (or deleted, the
-// same statement with DELETE), the failures ($2 ids, $3 errors, $4 park,
-// $5 retry times in microseconds since 1970) recorded, and how many of each were still pending. The
-// two sets are disjoint (a row is one or the other).
-constexpr const char* kFinishMarkSql = R"sql(
-WITH published AS (
-  UPDATE outbox SET state = 'published', published_at = now(), retry_at = NULL
-  WHERE id = ANY($1::bigint[]) AND state = 'pending'
-  RETURNING 1
-), failed AS (
-  UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error,
-                      state = CASE WHEN f.park THEN 'parked' ELSE 'pending' END,
-                      retry_at = CASE WHEN f.park THEN NULL
-                                      ELSE 'epoch'::timestamptz + f.retry_us * interval '1 microsecond' END
-  FROM unnest($2::bigint[], $3::text[], $4::boolean[], $5::bigint[])
-       AS f(id, error, park, retry_us)
-  WHERE o.id = f.id AND o.state = 'pending'
-  RETURNING 1
-)
-SELECT (SELECT count(*) FROM published), (SELECT count(*) FROM failed)
-)sql";
-
-constexpr const char* kFinishDeleteSql = R"sql(
-WITH published AS (
-  DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND state = 'pending'
-  RETURNING 1
-), failed AS (
-  UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error,
-                      state = CASE WHEN f.park THEN 'parked' ELSE 'pending' END,
-                      retry_at = CASE WHEN f.park THEN NULL
-                                      ELSE 'epoch'::timestamptz + f.retry_us * interval '1 microsecond' END
-  FROM unnest($2::bigint[], $3::text[], $4::boolean[], $5::bigint[])
-       AS f(id, error, park, retry_us)
-  WHERE o.id = f.id AND o.state = 'pending'
-  RETURNING 1
-)
-SELECT (SELECT count(*) FROM published), (SELECT count(*) FROM failed)
-)sql";
-
-constexpr const char* kOldestPendingSql = R"sql(
-SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1
 )sql";
 
 // Run after every connect: a reconnected session listens again.
@@ -190,7 +101,7 @@ struct PostgresStore::Impl {
     for (bool first = true; rows_of_mine < limit; first = false) {
       if (!first) window = 2 * limit;
       const pg::Result rows = connection.ExecPrepared(
-          "claim (reading pending rows)", "dispatch_window", kWindowSql,
+          "claim (reading pending rows)", "dispatch_window", pg::kWindowSql,
           pg::Params().Time(now).Int(locked.through_id).Int(static_cast<std::int64_t>(window)));
       const int n = PQntuples(rows.get());
       if (n == 0) break;
@@ -220,7 +131,7 @@ struct PostgresStore::Impl {
       }
       if (!candidates.empty()) {
         const pg::Result got =
-            connection.ExecPrepared("claim (locking keys)", "dispatch_lock_keys", kLockKeysSql,
+            connection.ExecPrepared("claim (locking keys)", "dispatch_lock_keys", pg::kLockKeysSql,
                                     pg::Params().TextArray(candidates));
         const auto taken = static_cast<std::size_t>(PQntuples(got.get()));
         keys_locked += taken;
@@ -302,7 +213,7 @@ std::vector<OutboxRow> PostgresStore::Claim(std::size_t limit,
   try {
     const Impl::LockedKeys locked = impl_->LockDueKeys(limit, now);
     if (!locked.keys.empty()) {
-      const pg::Result got = c.ExecPrepared("claim (reading rows)", "dispatch_rows", kRowsSql,
+      const pg::Result got = c.ExecPrepared("claim (reading rows)", "dispatch_rows", pg::kRowsSql,
                                             pg::Params()
                                                 .Time(now)
                                                 .TextArray(locked.keys)
@@ -372,7 +283,7 @@ void PostgresStore::Finish(const std::vector<std::int64_t>& published,
     const bool remove = impl_->delete_published;
     const pg::Result recorded = c.ExecPrepared(
         "finish (recording the rows)", remove ? "dispatch_finish_delete" : "dispatch_finish_mark",
-        remove ? kFinishDeleteSql : kFinishMarkSql,
+        remove ? pg::kFinishDeleteSql : pg::kFinishMarkSql,
         pg::Params()
             .IntArray(ids)
             .IntArray(failed_ids)
@@ -402,7 +313,7 @@ void PostgresStore::Release() noexcept { impl_->EndClaim(); }
 std::optional<std::chrono::system_clock::time_point> PostgresStore::OldestPending() {
   impl_->ReadyToRead();
   const pg::Result r = impl_->connection.ExecPrepared("reading the oldest pending row",
-                                                      "dispatch_oldest", kOldestPendingSql);
+                                                      "dispatch_oldest", pg::kOldestPendingSql);
   if (PQntuples(r.get()) == 0) return std::nullopt;
   return pg::Time(r.get(), 0, 0);
 }
