@@ -4,6 +4,16 @@
 //
 //   dispatcher_scaling --brokers host:port,... --postgres CONNINFO
 //                      [--rows N] [--keys K] [--processes 1,2,4] [--repeat R]
+//   dispatcher_scaling --store-side [--postgres CONNINFO] [--rows N] [--keys K]
+//                      [--workers 1,2,4] [--repeat R] [--steady-rate R]
+//                      [--steady-seconds S] [--analyze] [--wake-coalesce MS]
+//   (--workers none: the steady part only)
+//
+// --store-side measures the store alone (bench/store_side.cpp): dispatchers
+// on threads over one PostgreSQL outbox, a publisher that acknowledges at
+// once, the database backends' CPU per row and the lock waits, issue 20's
+// starting commit's statements beside today's. Without --postgres it starts
+// a throwaway server with scripts/postgres_cluster.py.
 //
 // CONNINFO names a role that may create databases: each run gets a fresh
 // one (dropped after), seeded in one INSERT with N rows of about 100 bytes
@@ -48,6 +58,7 @@
 #include "dispatch/stores/postgres_store.h"
 #include "json_line.h"
 #include "postgres_sql.h"
+#include "store_side.h"
 
 namespace {
 
@@ -64,7 +75,16 @@ struct Options {
   long keys = 2'000;
   std::vector<int> processes = {1, 2, 4};
   int repeat = 2;
+  bool store_side = false;
+  bench::StoreSideOptions side;
 };
+
+std::vector<int> Counts(const std::string& value) {
+  std::vector<int> counts;
+  std::istringstream in(value);
+  for (std::string n; std::getline(in, n, ',');) counts.push_back(std::atoi(n.c_str()));
+  return counts;
+}
 
 [[noreturn]] void Usage(const std::string& why) {
   std::fprintf(stderr,
@@ -78,6 +98,10 @@ Options Parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--store-side" || arg == "--analyze") {
+      (arg == "--analyze" ? o.side.analyze : o.store_side) = true;
+      continue;
+    }
     if (i + 1 >= argc) Usage(arg + " needs a value");
     const std::string value = argv[++i];
     if (arg == "--brokers") {
@@ -91,14 +115,28 @@ Options Parse(int argc, char** argv) {
     } else if (arg == "--repeat") {
       o.repeat = std::atoi(value.c_str());
     } else if (arg == "--processes") {
-      o.processes.clear();
-      std::istringstream in(value);
-      for (std::string n; std::getline(in, n, ',');) o.processes.push_back(std::atoi(n.c_str()));
+      o.processes = Counts(value);
+    } else if (arg == "--workers") {
+      o.side.workers = value == "none" ? std::vector<int>{} : Counts(value);
+    } else if (arg == "--wake-coalesce") {
+      o.side.wake_coalesce_ms = std::atoi(value.c_str());
+    } else if (arg == "--steady-rate") {
+      o.side.steady_rate = std::atoi(value.c_str());
+    } else if (arg == "--steady-seconds") {
+      o.side.steady_seconds = std::atoi(value.c_str());
     } else {
       Usage("unknown option " + arg);
     }
   }
-  if (o.brokers.empty() || o.postgres.empty()) Usage("--brokers and --postgres are required");
+  if (!o.store_side && (o.brokers.empty() || o.postgres.empty())) {
+    Usage("--brokers and --postgres are required (but for --store-side)");
+  }
+  if (o.side.steady_rate < 0 || o.side.steady_seconds < 1) {
+    Usage("--steady-rate at least 0, --steady-seconds at least 1");
+  }
+  for (int n : o.side.workers) {
+    if (n < 1) Usage("--workers: each count at least 1, got " + std::to_string(n));
+  }
   if (o.rows < 10 || o.keys < 1 || o.repeat < 1) {
     Usage("--rows at least 10, --keys and --repeat at least 1");
   }
@@ -198,6 +236,15 @@ Rate RunWorkers(const Options& o, int processes, int run) {
 int main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
   try {
+    if (o.store_side) {
+      bench::PostgresServer server(o.postgres, DISPATCH_PYTHON, DISPATCH_POSTGRES_CLUSTER);
+      bench::StoreSideOptions side = o.side;
+      side.conninfo = server.conninfo();
+      side.rows = o.rows;
+      side.keys = o.keys;
+      side.repeat = o.repeat;
+      return bench::RunStoreSide(side);
+    }
     std::printf("B8 dispatcher_scaling: %ld rows over %ld keys, %d partitions, librdkafka %s\n",
                 o.rows, o.keys, kPartitions, rd_kafka_version_str());
     bench::EnsureTopics(o.brokers, {{"orders", kPartitions}, {"payments", kPartitions}});

@@ -95,8 +95,9 @@ struct DispatcherMetrics {
   std::uint64_t publisher_recreated = 0;
   std::uint64_t factory_failures = 0;  ///< PublisherFactory calls that threw
   std::uint64_t store_errors = 0;      ///< StoreError from any store call
-  /// Age of the oldest pending row at the end of the last round that could
-  /// read it (outbox lag); zero when nothing is pending.
+  /// Age of the oldest pending row (outbox lag) as last read at the end of a
+  /// round: the first round, then at most every 100 ms, so that the query
+  /// is not a round's cost; zero when nothing is pending.
   std::chrono::milliseconds oldest_pending_age{0};
   /// Rows marked published per second, over the rounds that ended in the last
   /// 10 seconds (from the start of the first of them to the end of the last).

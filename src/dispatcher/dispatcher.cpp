@@ -23,6 +23,8 @@ using std::chrono::milliseconds;
 
 // rows_per_second covers the rounds that ended this long ago or less.
 constexpr auto kRateWindow = std::chrono::seconds(10);
+// How often RunOnce asks the store for the oldest pending row (the lag metric).
+constexpr auto kOldestPendingEvery = std::chrono::milliseconds(100);
 
 std::string Ms(milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
@@ -122,7 +124,8 @@ struct Dispatcher::Impl {
   std::unique_ptr<Publisher> publisher;
   bool replacing_publisher = false;  // the next publisher made replaces a broken one
   std::mt19937_64 rng{std::random_device{}()};
-  pacing::RetryTimes retry_times;  // of the failures recorded, for Run's waits
+  pacing::RetryTimes retry_times;                       // of the failures recorded, for Run's waits
+  std::optional<SteadyClock::time_point> oldest_asked;  // when RunOnce last read the lag
 
   mutable std::mutex metrics_mu;
   DispatcherMetrics metrics;  // guarded by metrics_mu
@@ -179,14 +182,21 @@ RoundStats Dispatcher::Impl::RunOnce(const std::stop_token& stop) {
       PublishClaim(stop, std::move(claimed), stats);
     }
   }
+  // The lag metric is read at most every kOldestPendingEvery: a query per
+  // round would be a good part of the database's work at small rounds.
   std::optional<milliseconds> lag;
-  try {
-    const auto oldest = store.OldestPending();
-    lag = oldest ? std::max(milliseconds(0),
-                            std::chrono::duration_cast<milliseconds>(SystemClock::now() - *oldest))
-                 : milliseconds(0);
-  } catch (const StoreError& e) {
-    StoreFailed(e, stats);
+  const auto asked = SteadyClock::now();
+  if (!oldest_asked || asked - *oldest_asked >= kOldestPendingEvery) {
+    try {
+      oldest_asked = asked;
+      const auto oldest = store.OldestPending();
+      lag = oldest
+                ? std::max(milliseconds(0),
+                           std::chrono::duration_cast<milliseconds>(SystemClock::now() - *oldest))
+                : milliseconds(0);
+    } catch (const StoreError& e) {
+      StoreFailed(e, stats);
+    }
   }
 
   std::lock_guard lock(metrics_mu);

@@ -115,6 +115,17 @@ Params& Params::IntArray(const std::vector<std::int64_t>& values) {
   return *this;
 }
 
+Params& Params::BoolArray(const std::vector<bool>& values) {
+  std::string literal = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) literal += ',';
+    literal += values[i] ? 't' : 'f';
+  }
+  literal += '}';
+  Add(std::move(literal), 0, 0);
+  return *this;
+}
+
 Connection::Connection(const std::string& conninfo, std::string session_setup)
     : session_setup_(std::move(session_setup)) {
   // libpq's own parse errors quote pieces of the string, which may be the
@@ -161,6 +172,19 @@ Result Connection::Exec(std::string_view what, const char* sql, const Params& pa
                                     params.lengths_.data(), params.formats_.data(), 1));
 }
 
+Result Connection::ExecPrepared(std::string_view what, const char* name, const char* sql,
+                                const Params& params) {
+  if (!prepare_) return Exec(what, sql, params);
+  if (!prepared_.count(name)) {
+    Checked(what, PQprepare(conn_, name, sql, static_cast<int>(params.values_.size()),
+                            params.types_.data()));
+    prepared_.insert(name);
+  }
+  return Checked(what, PQexecPrepared(conn_, name, static_cast<int>(params.values_.size()),
+                                      params.pointers_.data(), params.lengths_.data(),
+                                      params.formats_.data(), 1));
+}
+
 void Connection::ExecScript(std::string_view what, const char* sql) {
   Checked(what, PQexec(conn_, sql));
 }
@@ -191,6 +215,7 @@ bool Connection::Lost() const { return PQstatus(conn_) != CONNECTION_OK; }
 bool Connection::Reconnect() {
   if (!Lost()) return false;
   PQreset(conn_);
+  prepared_.clear();  // a new session has none
   if (Lost()) throw StoreError(Describe("reconnect", PQerrorMessage(conn_)));
   Setup();
   return true;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 namespace dispatch::pg {
@@ -35,6 +36,7 @@ class Params {
   Params& TimeOrNull(std::chrono::system_clock::time_point value);
   Params& TextArray(const std::vector<std::string>& values);
   Params& IntArray(const std::vector<std::int64_t>& values);
+  Params& BoolArray(const std::vector<bool>& values);
 
  private:
   friend class Connection;
@@ -59,6 +61,14 @@ class Connection {
   // StoreError "<what> failed: <reason>" when it fails; the connection may
   // then be lost (see Lost).
   Result Exec(std::string_view what, const char* sql, const Params& params = {});
+  // As Exec, through a statement prepared under `name` on the session's
+  // first use (again after a reconnect): parsed and planned once, not at
+  // every call. `params` must have the same types at every call.
+  Result ExecPrepared(std::string_view what, const char* name, const char* sql,
+                      const Params& params = {});
+  // Off: ExecPrepared runs its statement as Exec does (a pooler in
+  // transaction mode without prepared statement support).
+  void Prepare(bool on) { prepare_ = on; }
   // Runs several statements, no parameters, no rows (a migration). Throws
   // as Exec does.
   void ExecScript(std::string_view what, const char* sql);
@@ -86,6 +96,8 @@ class Connection {
   PGconn* conn_ = nullptr;
   std::string password_;
   std::string session_setup_;
+  std::unordered_set<std::string> prepared_;  // statement names of this session
+  bool prepare_ = true;
 };
 
 // Binary result columns.

@@ -1,6 +1,7 @@
 #include "dispatch/stores/postgres_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -8,6 +9,7 @@
 #include "stores/pg_connection.h"
 #include "stores/pg_notify.h"
 #include "stores/postgres_migrations.h"
+#include "stores/postgres_round_sql.h"
 
 namespace dispatch {
 namespace {
@@ -27,55 +29,6 @@ CREATE TABLE IF NOT EXISTS outbox_schema_migrations (
 )
 )sql";
 
-// A window of the pending rows after id $2, oldest first, up to $3, each
-// with whether it is its key's head (no earlier pending row of its key) and
-// whether it is due at $1. Claims read windows until the keys they locked
-// cover their limit, so a deep backlog of few keys costs one window, not a
-// walk over the whole backlog.
-constexpr const char* kWindowSql = R"sql(
-SELECT o.id, o.key,
-       NOT EXISTS (SELECT 1 FROM outbox e
-                   WHERE e.state = 'pending' AND e.key = o.key AND e.id < o.id) AS head,
-       (o.retry_at IS NULL OR o.retry_at <= $1) AS due
-FROM outbox o
-WHERE o.state = 'pending' AND o.id > $2
-ORDER BY o.id LIMIT $3
-)sql";
-
-// Locks the keys no other claim holds and returns them. The lock space is
-// the outbox table's oid, so outbox tables in other schemas of the database
-// do not contend; two keys with the same hashtext share a lock, which only
-// means one claim takes both. Every element is tried (no LIMIT), each once.
-constexpr const char* kLockKeysSql = R"sql(
-SELECT k FROM unnest($1::text[]) AS k
-WHERE pg_try_advisory_xact_lock('outbox'::regclass::oid::int4, hashtext(k))
-)sql";
-
-// The claim's rows: pending rows of the locked keys up to the last id the
-// windows read ($4), read after the locks were taken (a new READ COMMITTED
-// snapshot, so a key's rows published by a claim that ended in between are
-// seen as published), up to the first row of the key that is not due.
-constexpr const char* kRowsSql = R"sql(
-SELECT o.id, o.key, o.topic, o.payload, o.headers, o.attempts, o.created_at FROM outbox o
-WHERE o.state = 'pending' AND o.key = ANY($2::text[]) AND o.id <= $4
-  AND NOT EXISTS (SELECT 1 FROM outbox e
-                  WHERE e.state = 'pending' AND e.key = o.key AND e.id <= o.id
-                    AND e.retry_at > $1)
-ORDER BY o.id LIMIT $3
-)sql";
-
-constexpr const char* kMarkPublishedSql = R"sql(
-UPDATE outbox SET state = 'published', published_at = now(), retry_at = NULL
-WHERE id = ANY($1::bigint[]) AND state = 'pending'
-)sql";
-
-constexpr const char* kRecordFailureSql = R"sql(
-UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-                  state = CASE WHEN $3 THEN 'parked' ELSE 'pending' END,
-                  retry_at = CASE WHEN $3 THEN NULL ELSE $4 END
-WHERE id = $1 AND state = 'pending'
-)sql";
-
 // Run after every connect: a reconnected session listens again.
 std::string SessionSetup(const PostgresStoreOptions& options) {
   std::string sql;
@@ -83,6 +36,12 @@ std::string SessionSetup(const PostgresStoreOptions& options) {
     sql = "SET idle_in_transaction_session_timeout = " +
           std::to_string(options.claim_idle_timeout.count()) + ";";
   }
+  // A round's statements read a few rows through indexes; a parallel plan
+  // (which a large outbox can tempt the planner into) only adds workers.
+  // The statements are prepared once (PostgresStoreOptions::
+  // prepare_statements) and have one good plan whatever their parameters:
+  // planned once, not again at every call.
+  sql += "SET max_parallel_workers_per_gather = 0; SET plan_cache_mode = force_generic_plan;";
   if (options.listen) sql += pg::kListenSql;
   return sql;
 }
@@ -91,7 +50,11 @@ std::string SessionSetup(const PostgresStoreOptions& options) {
 
 struct PostgresStore::Impl {
   Impl(const std::string& conninfo, const PostgresStoreOptions& options)
-      : connection(conninfo, SessionSetup(options)), listen(options.listen) {}
+      : connection(conninfo, SessionSetup(options)),
+        listen(options.listen),
+        delete_published(options.published_rows == PublishedRows::kDelete) {
+    connection.Prepare(options.prepare_statements);
+  }
 
   // Writes outside a claim. A lost connection is re-established by the next
   // call outside a claim, never inside one (the new session would hold none
@@ -128,12 +91,17 @@ struct PostgresStore::Impl {
   // next window goes on from there.
   LockedKeys LockDueKeys(std::size_t limit, std::chrono::system_clock::time_point now) {
     LockedKeys locked;
+    std::unordered_set<std::string> seen;  // keys whose head a window showed
     std::unordered_set<std::string> mine;
     std::size_t rows_of_mine = 0;
-    const std::size_t window = 2 * limit;
-    while (rows_of_mine < limit) {
-      const pg::Result rows = connection.Exec(
-          "claim (reading pending rows)", kWindowSql,
+    // The first window is the limit: enough when no other claim holds the
+    // keys, as with one dispatcher. The next ones, which look past keys held
+    // elsewhere, are twice that.
+    std::size_t window = limit;
+    for (bool first = true; rows_of_mine < limit; first = false) {
+      if (!first) window = 2 * limit;
+      const pg::Result rows = connection.ExecPrepared(
+          "claim (reading pending rows)", "dispatch_window", pg::kWindowSql,
           pg::Params().Time(now).Int(locked.through_id).Int(static_cast<std::int64_t>(window)));
       const int n = PQntuples(rows.get());
       if (n == 0) break;
@@ -145,7 +113,7 @@ struct PostgresStore::Impl {
         std::string key = pg::Bytes(rows.get(), considered, 1);
         if (mine.count(key) || wanted.count(key)) {
           ++hoped;
-        } else if (pg::Bool(rows.get(), considered, 2) && pg::Bool(rows.get(), considered, 3)) {
+        } else if (seen.insert(key).second && pg::Bool(rows.get(), considered, 2)) {
           ++hoped;
           wanted.insert(key);
           candidates.push_back(std::move(key));
@@ -153,9 +121,21 @@ struct PostgresStore::Impl {
         ++considered;
       }
       locked.through_id = pg::Int64(rows.get(), considered - 1, 0);
+      if (!candidates.empty() && !began) {
+        // The locks need a transaction; the windows do not (a claim that
+        // finds nothing due costs one statement). Each statement must see
+        // what committed before it started (the rows are read again after
+        // locking), whatever default the role or database has.
+        connection.Exec("claim (begin)", "BEGIN ISOLATION LEVEL READ COMMITTED");
+        began = true;
+      }
       if (!candidates.empty()) {
-        const pg::Result got = connection.Exec("claim (locking keys)", kLockKeysSql,
-                                               pg::Params().TextArray(candidates));
+        const pg::Result got =
+            connection.ExecPrepared("claim (locking keys)", "dispatch_lock_keys", pg::kLockKeysSql,
+                                    pg::Params().TextArray(candidates));
+        const auto taken = static_cast<std::size_t>(PQntuples(got.get()));
+        keys_locked += taken;
+        keys_skipped += candidates.size() - taken;
         for (int i = 0; i < PQntuples(got.get()); ++i) {
           std::string key = pg::Bytes(got.get(), i, 0);
           mine.insert(key);
@@ -171,7 +151,12 @@ struct PostgresStore::Impl {
   pg::Connection connection;
   std::unordered_set<std::int64_t> claimed;  // non-empty: a transaction is open
   const bool listen;
+  const bool delete_published;
   bool wakes = false;
+  bool began = false;  // the claim being made opened its transaction
+  std::atomic<std::uint64_t> claims{0};
+  std::atomic<std::uint64_t> keys_locked{0};
+  std::atomic<std::uint64_t> keys_skipped{0};
 };
 
 PostgresStore::PostgresStore(const std::string& conninfo, PostgresStoreOptions options)
@@ -218,23 +203,22 @@ std::vector<OutboxRow> PostgresStore::Claim(std::size_t limit,
   Release();
   if (limit == 0) return {};
   impl_->Ready();
+  ++impl_->claims;
   pg::Connection& c = impl_->connection;
   // Commits notified so far are seen by this claim's reads; a later one
   // stays queued and wakes the next WaitForRows.
   (void)pg::TakeNotifications(c);
-  // Each statement must see what committed before it started (the rows are
-  // read again after locking), whatever default the role or database has.
-  c.Exec("claim (begin)", "BEGIN ISOLATION LEVEL READ COMMITTED");
   std::vector<OutboxRow> rows;
+  impl_->began = false;
   try {
     const Impl::LockedKeys locked = impl_->LockDueKeys(limit, now);
     if (!locked.keys.empty()) {
-      const pg::Result got = c.Exec("claim (reading rows)", kRowsSql,
-                                    pg::Params()
-                                        .Time(now)
-                                        .TextArray(locked.keys)
-                                        .Int(static_cast<std::int64_t>(limit))
-                                        .Int(locked.through_id));
+      const pg::Result got = c.ExecPrepared("claim (reading rows)", "dispatch_rows", pg::kRowsSql,
+                                            pg::Params()
+                                                .Time(now)
+                                                .TextArray(locked.keys)
+                                                .Int(static_cast<std::int64_t>(limit))
+                                                .Int(locked.through_id));
       const PGresult* r = got.get();
       for (int i = 0; i < PQntuples(r); ++i) {
         OutboxRow row;
@@ -249,11 +233,11 @@ std::vector<OutboxRow> PostgresStore::Claim(std::size_t limit,
       }
     }
   } catch (const StoreError&) {
-    c.ExecQuietly("ROLLBACK");
+    if (impl_->began) c.ExecQuietly("ROLLBACK");
     throw;
   }
   if (rows.empty()) {
-    c.ExecQuietly("ROLLBACK");  // nothing claimed: no locks to keep
+    if (impl_->began) c.ExecQuietly("ROLLBACK");  // nothing claimed: no locks to keep
     return rows;
   }
   for (const OutboxRow& row : rows) impl_->claimed.insert(row.id);
@@ -283,23 +267,34 @@ void PostgresStore::Finish(const std::vector<std::int64_t>& published,
                          " is not one of the claim's");
       }
     }
-    if (!ids.empty()) {
-      const pg::Result marked =
-          c.Exec("finish (marking rows published)", kMarkPublishedSql, pg::Params().IntArray(ids));
-      // The claim's locks keep its rows pending; fewer means someone else
-      // changed them (by hand?): record nothing rather than half.
-      if (std::stoull(PQcmdTuples(marked.get())) != ids.size()) {
-        throw StoreError("postgres store: finish failed: some claimed rows are no longer pending");
-      }
-    }
+    std::vector<std::int64_t> failed_ids;
+    std::vector<std::string> errors;
+    std::vector<bool> park;
+    std::vector<std::int64_t> retry_us;
     for (const RowFailure& f : failures) {
-      const pg::Result recorded =
-          c.Exec("finish (recording a failure)", kRecordFailureSql,
-                 pg::Params().Int(f.id).Bytes(f.error).Bool(f.park).Time(f.retry_at));
-      if (std::string(PQcmdTuples(recorded.get())) != "1") {
-        throw StoreError("postgres store: finish failed: row " + std::to_string(f.id) +
-                         " is no longer pending");
-      }
+      failed_ids.push_back(f.id);
+      std::string error = f.error;
+      std::replace(error.begin(), error.end(), '\0', '?');  // text cannot hold NUL
+      errors.push_back(std::move(error));
+      park.push_back(f.park);
+      retry_us.push_back(
+          std::chrono::floor<std::chrono::microseconds>(f.retry_at.time_since_epoch()).count());
+    }
+    const bool remove = impl_->delete_published;
+    const pg::Result recorded = c.ExecPrepared(
+        "finish (recording the rows)", remove ? "dispatch_finish_delete" : "dispatch_finish_mark",
+        remove ? pg::kFinishDeleteSql : pg::kFinishMarkSql,
+        pg::Params()
+            .IntArray(ids)
+            .IntArray(failed_ids)
+            .TextArray(errors)
+            .BoolArray(park)
+            .IntArray(retry_us));
+    // The claim's locks keep its rows pending; fewer means someone else
+    // changed them (by hand?): record nothing rather than part.
+    if (pg::Int64(recorded.get(), 0, 0) != static_cast<std::int64_t>(ids.size()) ||
+        pg::Int64(recorded.get(), 0, 1) != static_cast<std::int64_t>(failures.size())) {
+      throw StoreError("postgres store: finish failed: some claimed rows are no longer pending");
     }
     const pg::Result done = c.Exec("finish (commit)", "COMMIT");
     // COMMIT of a transaction that failed reports ROLLBACK, not an error.
@@ -317,11 +312,14 @@ void PostgresStore::Release() noexcept { impl_->EndClaim(); }
 
 std::optional<std::chrono::system_clock::time_point> PostgresStore::OldestPending() {
   impl_->ReadyToRead();
-  const pg::Result r = impl_->connection.Exec(
-      "reading the oldest pending row",
-      "SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1");
+  const pg::Result r = impl_->connection.ExecPrepared("reading the oldest pending row",
+                                                      "dispatch_oldest", pg::kOldestPendingSql);
   if (PQntuples(r.get()) == 0) return std::nullopt;
   return pg::Time(r.get(), 0, 0);
+}
+
+PostgresClaimStats PostgresStore::ClaimStats() const {
+  return {impl_->claims.load(), impl_->keys_locked.load(), impl_->keys_skipped.load()};
 }
 
 bool PostgresStore::WakesOnNewRows() const { return impl_->wakes; }

@@ -158,6 +158,32 @@ class StoreOfOldHeaders final : public OutboxStore {
   }
 };
 
+// Counts the lag queries (OldestPending) of the rounds on it.
+class LagCountingStore final : public OutboxStore {
+ public:
+  std::vector<OutboxRow> Claim(std::size_t, std::chrono::system_clock::time_point) override {
+    return {};
+  }
+  void Finish(const std::vector<std::int64_t>&, const std::vector<RowFailure>&) override {}
+  void Release() noexcept override {}
+  std::optional<std::chrono::system_clock::time_point> OldestPending() override {
+    ++asked;
+    return std::nullopt;
+  }
+  int asked = 0;
+};
+
+TEST(DispatcherLag, RoundsReadTheLagOnTheFirstRoundThenAtMostEvery100Ms) {
+  LagCountingStore store;
+  Dispatcher dispatcher(store, FlakyOnce());
+  const auto start = SteadyClock::now();
+  for (int i = 0; i < 50; ++i) dispatcher.RunOnce();
+  const auto elapsed = SteadyClock::now() - start;
+  EXPECT_GE(store.asked, 1);
+  EXPECT_LE(store.asked, 1 + elapsed / 100ms);
+  EXPECT_EQ(dispatcher.Metrics().rounds, 50u);
+}
+
 TEST(OutboxStoreDefaults, AStoreWithoutTheWakeOperationsDoesNotWakeAndItsWaitSleepsToUntil) {
   StoreOfOldHeaders store;
   EXPECT_FALSE(store.WakesOnNewRows());

@@ -216,6 +216,9 @@ TEST(SqliteStore, OpensAFileOfTheLayoutBefore020AndRenamesAggregateIdToKey) {
   // The key index follows the column.
   EXPECT_THAT(raw.Column("SELECT sql FROM sqlite_master WHERE name = 'outbox_pending_key'"),
               ElementsAre(HasSubstr("(key, id)")));
+  // The claim's index of the rows waiting for a retry is added to an old file too.
+  EXPECT_THAT(raw.Column("SELECT sql FROM sqlite_master WHERE name = 'outbox_pending_retry'"),
+              ElementsAre(HasSubstr("retry_at > 0")));
   EXPECT_THAT(raw.Column("SELECT last_error FROM outbox WHERE id = 5"), ElementsAre("too large"));
   // A service writes the new name; the old one is gone.
   EXPECT_EQ(raw.Exec("INSERT INTO outbox (key, topic, payload, created_at) "

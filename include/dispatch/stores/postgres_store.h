@@ -19,6 +19,18 @@
 
 namespace dispatch {
 
+/// What Finish does with a published row (PostgresStoreOptions::published_rows).
+enum class PublishedRows {
+  /// Keep it, with state 'published' and published_at: an operator sees what
+  /// went out (Count, Ids), and a sweep deletes old ones in bulk, off the
+  /// relay's rounds. The default.
+  kMark,
+  /// Delete it in the transaction that records it: the least work per row
+  /// for the database (no new row version, no index entry) and a table that
+  /// holds only pending and parked rows; Count().published stays 0.
+  kDelete,
+};
+
 /// How a PostgresStore sets up its schema and its session.
 struct PostgresStoreOptions {
   /// Apply the migrations shipped with the library (sql/postgres/*.sql,
@@ -41,6 +53,21 @@ struct PostgresStoreOptions {
   /// in transaction mode (PgBouncer's pool_mode = transaction), where LISTEN
   /// has no session of its own to stay in: the dispatcher then polls.
   bool listen = true;
+  /// What Finish does with a published row: mark it (the default) or
+  /// delete it. See PublishedRows.
+  PublishedRows published_rows = PublishedRows::kMark;
+  /// Prepare a round's statements once per session (parse and plan once).
+  /// Turn it off behind a pooler in transaction mode that does not keep
+  /// prepared statements (PgBouncer before 1.21, or max_prepared_statements
+  /// = 0), where a later transaction may run on a session that lacks them.
+  bool prepare_statements = true;
+};
+
+/// What the claims of one PostgresStore met so far (PostgresStore::ClaimStats).
+struct PostgresClaimStats {
+  std::uint64_t claims = 0;        ///< Claim calls that asked the database
+  std::uint64_t keys_locked = 0;   ///< keys whose advisory lock a claim took
+  std::uint64_t keys_skipped = 0;  ///< due keys passed over: another claim held their lock
 };
 
 /// An OutboxStore on one PostgreSQL connection. Claim opens a transaction
@@ -102,6 +129,11 @@ class PostgresStore final : public OutboxStore {
   /// ids. Throws StoreError, also when a claim is open (its transaction is
   /// not the place for them).
   std::vector<std::int64_t> Append(const std::vector<OutboxRow>& rows);
+
+  /// Counters of this object's claims since it was made: how much the
+  /// claims contend (keys_skipped against keys_locked). Cheap; any thread
+  /// may read them while the dispatcher's thread claims.
+  PostgresClaimStats ClaimStats() const;
 
   /// Count and Ids run inside an open claim's transaction. Throw StoreError.
   OutboxCounts Count();

@@ -1,0 +1,98 @@
+// The statements of a PostgresStore round (the claim, the finish, the lag
+// query), as postgres_store.cpp runs them; docs/outbox-dispatcher.md, "The
+// mechanism" and "What a round costs the database", describe them.
+#pragma once
+
+namespace dispatch::pg {
+
+// Every statement of a round is prepared once per session (parsed and
+// planned once, PostgresStoreOptions::prepare) and touches rows through
+// indexes only: its cost follows the rows it returns, not the table.
+
+// A window of the pending rows after id $2, oldest first, up to $3, each
+// with whether it is due at $1. The first row of a key in a claim's windows
+// is taken for the key's head: the claim reads the windows in id order from
+// the oldest pending row. A row of a key committed later than a window was
+// read, with a smaller id than the window's rows of that key, is the head
+// all the same, and kRowsSql, read after the locks, starts each key there.
+inline constexpr const char* kWindowSql = R"sql(
+SELECT o.id, o.key, (o.retry_at IS NULL OR o.retry_at <= $1) AS due
+FROM outbox o
+WHERE o.state = 'pending' AND o.id > $2
+ORDER BY o.id LIMIT $3
+)sql";
+
+// Locks the keys no other claim holds and returns them. The lock space is
+// the outbox table's oid, so outbox tables in other schemas of the database
+// do not contend; two keys with the same hashtext share a lock, which only
+// means one claim takes both. Every element is tried (no LIMIT), each once.
+inline constexpr const char* kLockKeysSql = R"sql(
+SELECT k FROM unnest($1::text[]) AS k
+WHERE pg_try_advisory_xact_lock('outbox'::regclass::oid::int4, hashtext(k))
+)sql";
+
+// The claim's rows: pending rows of the locked keys up to the last id the
+// windows read ($4), read after the locks were taken (a new READ COMMITTED
+// snapshot, so a key's rows published by a claim that ended in between are
+// seen as published), each key's rows from its head up to its first row that
+// is not due. Per key: one range of the index outbox_pending_key_id and one
+// probe of outbox_pending_retry (sql/postgres/003_claim.sql), which holds
+// only the rows that wait for a retry.
+inline constexpr const char* kRowsSql = R"sql(
+SELECT o.id, o.key, o.topic, o.payload, o.headers, o.attempts, o.created_at
+FROM unnest($2::text[]) AS k(key)
+CROSS JOIN LATERAL (
+  SELECT o.* FROM outbox o
+  WHERE o.state = 'pending' AND o.key = k.key AND o.id <= $4
+    AND o.id < coalesce((SELECT min(e.id) FROM outbox e
+                         WHERE e.state = 'pending' AND e.key = k.key
+                           AND e.retry_at IS NOT NULL AND e.retry_at > $1),
+                        9223372036854775807)
+) o
+ORDER BY o.id LIMIT $3
+)sql";
+
+// Finish in one statement: the published rows ($1) marked (or deleted, the
+// same statement with DELETE), the failures ($2 ids, $3 errors, $4 park,
+// $5 retry times in microseconds since 1970) recorded, and how many of each were still pending. The
+// two sets are disjoint (a row is one or the other).
+inline constexpr const char* kFinishMarkSql = R"sql(
+WITH published AS (
+  UPDATE outbox SET state = 'published', published_at = now(), retry_at = NULL
+  WHERE id = ANY($1::bigint[]) AND state = 'pending'
+  RETURNING 1
+), failed AS (
+  UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error,
+                      state = CASE WHEN f.park THEN 'parked' ELSE 'pending' END,
+                      retry_at = CASE WHEN f.park THEN NULL
+                                      ELSE 'epoch'::timestamptz + f.retry_us * interval '1 microsecond' END
+  FROM unnest($2::bigint[], $3::text[], $4::boolean[], $5::bigint[])
+       AS f(id, error, park, retry_us)
+  WHERE o.id = f.id AND o.state = 'pending'
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM published), (SELECT count(*) FROM failed)
+)sql";
+
+inline constexpr const char* kFinishDeleteSql = R"sql(
+WITH published AS (
+  DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND state = 'pending'
+  RETURNING 1
+), failed AS (
+  UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error,
+                      state = CASE WHEN f.park THEN 'parked' ELSE 'pending' END,
+                      retry_at = CASE WHEN f.park THEN NULL
+                                      ELSE 'epoch'::timestamptz + f.retry_us * interval '1 microsecond' END
+  FROM unnest($2::bigint[], $3::text[], $4::boolean[], $5::bigint[])
+       AS f(id, error, park, retry_us)
+  WHERE o.id = f.id AND o.state = 'pending'
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM published), (SELECT count(*) FROM failed)
+)sql";
+
+inline constexpr const char* kOldestPendingSql = R"sql(
+SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1
+)sql";
+
+}  // namespace dispatch::pg
