@@ -90,8 +90,7 @@ struct DispatcherMetrics {
   std::uint64_t retried = 0;    ///< retriable failures recorded with a backoff
   std::uint64_t parked = 0;     ///< rows parked on a permanent failure
   std::uint64_t waves = 0;      ///< PublishBatch calls: published / waves is the rows per call
-  /// Publishers made to replace one that returned kFatal (or threw), or one
-  /// that was ended because a run of a key came back unknown (see Dispatcher).
+  /// Publishers made to replace one that returned kFatal (or threw).
   std::uint64_t publisher_recreated = 0;
   std::uint64_t factory_failures = 0;  ///< PublisherFactory calls that threw
   std::uint64_t store_errors = 0;      ///< StoreError from any store call
@@ -119,9 +118,6 @@ struct DispatcherMetrics {
 ///   go on.
 /// - A kFatal result (or a publisher that throws) releases the rows not ok
 ///   and recreates the publisher through the factory.
-/// - When a wave carried a run and a row came back not ok with
-///   Delivery::kUnknown, the publisher is destroyed before the round is
-///   recorded and a new one made, as OrdersKeysInBatch requires.
 /// - A store error releases the claim; the round records nothing.
 ///
 /// So the first copy of every row of a key reaches Kafka after the first
@@ -153,10 +149,12 @@ class Dispatcher {
   /// (OutboxStore::WakesOnNewRows), it waits in OutboxStore::WaitForRows
   /// until a sign of new rows (then wake_coalesce more), poll_max, or the
   /// earliest retry time it recorded, whichever is first; on another store
-  /// it polls (poll_min doubling to poll_max). Every pause wakes at once on
-  /// the request. Returns within publish_timeout of the request, plus the
-  /// time of the Finish in flight, plus the publisher's close when the stop
-  /// cut short a run of a key (a KafkaPublisher's close_timeout).
+  /// it polls (poll_min doubling to poll_max). On a store that wakes, a
+  /// round that claimed fewer than batch_size rows and released none is
+  /// followed by the same wait (it left nothing due; what commits later
+  /// wakes it), not by an empty claim. Every pause wakes at once on the
+  /// request. Returns within publish_timeout of the request, plus the
+  /// time of the Finish in flight.
   void Run(std::stop_token stop);
 
   /// A copy of the totals; thread-safe.

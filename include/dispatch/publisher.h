@@ -260,17 +260,17 @@ class Publisher {
     return results;
   }
 
-  /// Whether PublishBatch keeps the messages of one topic and key in input
-  /// order through failures, so that a caller may send several of them in
-  /// one call (dispatch::Dispatcher then sends a key's claimed rows together
-  /// instead of one per call). True promises, for the messages of one topic
-  /// and key:
-  /// - within a call, a message is written only after every earlier one of
-  ///   them was written, or got a permanent result (Result::permanent());
-  /// - across calls the same holds in call order, provided that after a call
-  ///   that returned a not-ok result with Delivery::kUnknown for such a
-  ///   message, the caller makes no further call and destroys the publisher
-  ///   (which ends what it still has queued).
+  /// Whether the messages of one topic and key stay in the order they were
+  /// passed through failures, within a call and from call to call, so that a
+  /// caller may send several of them in one PublishBatch (dispatch::Dispatcher
+  /// then sends a key's claimed rows together instead of one per call). True
+  /// promises, for the messages of one topic and key in the order passed:
+  /// - the first write of each follows the first write of every earlier one
+  ///   that is written at all;
+  /// - an earlier one that is never written while a later one is came back
+  ///   not ok: permanent, or not handed over (Delivery::kNotDelivered), or
+  ///   kUnknown because the broker refused it permanently after the call had
+  ///   stopped waiting.
   ///
   /// The default, false, suits the base PublishBatch, which publishes one
   /// message after another whatever the earlier ones' results.

@@ -220,13 +220,10 @@ void Dispatcher::Impl::PublishClaim(const std::stop_token& stop, std::vector<Out
   // A kFatal result, or a publisher that broke its contract: no more waves
   // on it.
   bool publisher_broken = false;
-  // A run of a key left rows unknown: the publisher must go before another
-  // call (Publisher::OrdersKeysInBatch).
-  bool abandon_publisher = false;
   // Asked per round: a publisher made after a fatal one may answer otherwise.
   const bool runs = publisher->OrdersKeysInBatch();
 
-  while (!remaining.empty() && !publisher_broken && !abandon_publisher && !stop.stop_requested()) {
+  while (!remaining.empty() && !publisher_broken && !stop.stop_requested()) {
     waves::Wave wave = waves::Next(std::move(remaining), failed_keys, runs);
     stats.deferred += wave.deferred;
     remaining = std::move(wave.later);
@@ -258,7 +255,7 @@ void Dispatcher::Impl::PublishClaim(const std::stop_token& stop, std::vector<Out
     }
 
     const auto failed_at = SystemClock::now();
-    waves::Walk walk(wave.has_run, stop.stop_requested(), failed_keys);
+    waves::Walk walk(stop.stop_requested(), failed_keys);
     for (std::size_t i = 0; i < wave.rows.size(); ++i) {
       const OutboxRow& row = wave.rows[i];
       const Result& r = results[i];
@@ -278,15 +275,11 @@ void Dispatcher::Impl::PublishClaim(const std::stop_token& stop, std::vector<Out
       }
     }
     stats.deferred += walk.deferred();
-    abandon_publisher = walk.must_abandon_publisher();
   }
 
-  if (publisher_broken || abandon_publisher) {
-    // Before recording, which may take long: a publisher that still holds
-    // rows of a run must end them (Close purges its queue) before anything
-    // else could be written after them. Destroyed before its successor
-    // exists: a Kafka publisher closes (within its bound) and releases its
-    // connections first.
+  if (publisher_broken) {
+    // Destroyed before its successor exists: a Kafka publisher closes (within
+    // its bound) and releases its connections first.
     publisher.reset();
     replacing_publisher = true;
   }
@@ -339,8 +332,16 @@ void Dispatcher::Run(std::stop_token stop) {
     failed_rounds = 0;
     if (round.claimed == 0) {
       pacer.AfterNothingClaimed(impl_->retry_times.Earliest(), stop);
-    } else {
-      pacer.AfterRowsFound();
+      continue;
+    }
+    pacer.AfterRowsFound();
+    // A round that took fewer rows than it could, and gave none back, left
+    // nothing due behind it: on a store that wakes, rows committed since
+    // the claim will wake it, so it waits rather than claim nothing at once
+    // (one claim per wake-up at a steady rate, not two).
+    if (round.claimed < impl_->options.batch_size && round.released == 0 &&
+        impl_->store.WakesOnNewRows()) {
+      pacer.AfterNothingClaimed(impl_->retry_times.Earliest(), stop);
     }
   }
 }

@@ -13,7 +13,6 @@ Wave Next(std::vector<OutboxRow> remaining, const std::unordered_set<std::string
   struct Run {
     std::string topic;
     bool ended;
-    std::size_t rows;
   };
   std::unordered_map<std::string, Run> keys;
   for (OutboxRow& row : remaining) {
@@ -21,11 +20,10 @@ Wave Next(std::vector<OutboxRow> remaining, const std::unordered_set<std::string
       ++wave.deferred;
       continue;
     }
-    auto [it, first] = keys.try_emplace(row.key, Run{row.topic, false, 0});
+    auto [it, first] = keys.try_emplace(row.key, Run{row.topic, false});
     Run& run = it->second;
     if (first || (runs && !run.ended && run.topic == row.topic)) {
       wave.rows.push_back(std::move(row));
-      if (++run.rows == 2) wave.has_run = true;
     } else {
       run.ended = true;
       wave.later.push_back(std::move(row));
@@ -35,7 +33,6 @@ Wave Next(std::vector<OutboxRow> remaining, const std::unordered_set<std::string
 }
 
 Outcome Walk::Decide(const OutboxRow& row, const Result& result) {
-  if (!result.ok() && result.delivery == Delivery::kUnknown && has_run_) must_abandon_ = true;
   if (result.ok()) return Outcome::kPublished;  // in Kafka, whatever came before it
   if (stopped_keys_.count(row.key) != 0) {
     if (failed_keys_.count(row.key) != 0) ++deferred_;

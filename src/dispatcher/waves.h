@@ -17,7 +17,6 @@ struct Wave {
   std::vector<OutboxRow> rows;   // to publish now, in claim (id) order
   std::vector<OutboxRow> later;  // for the next waves, in claim order
   std::size_t deferred = 0;      // rows of keys in `failed_keys`: not sent this round
-  bool has_run = false;          // some key has several rows in `rows`
 };
 
 // The next wave of `remaining` (claimed rows in id order). Rows of a key in
@@ -43,29 +42,21 @@ enum class Outcome {
 // row is retried.
 class Walk {
  public:
-  // `has_run`: the wave carried several rows of some key. `stopping`: the
-  // round's stop was requested (a kCancelled result is then ours, not the
-  // row's).
-  Walk(bool has_run, bool stopping, std::unordered_set<std::string>& failed_keys)
-      : has_run_(has_run), stopping_(stopping), failed_keys_(failed_keys) {}
+  // `stopping`: the round's stop was requested (a kCancelled result is then
+  // ours, not the row's).
+  Walk(bool stopping, std::unordered_set<std::string>& failed_keys)
+      : stopping_(stopping), failed_keys_(failed_keys) {}
 
   Outcome Decide(const OutboxRow& row, const Result& result);
 
-  // The wave carried a run and a row came back not ok with
-  // Delivery::kUnknown: the publisher may still hold rows of the run queued,
-  // so it must be destroyed before another call (the caller's part of
-  // Publisher::OrdersKeysInBatch).
-  bool must_abandon_publisher() const { return must_abandon_; }
   // Rows released because an earlier row of their key in this wave was
   // retried (RoundStats::deferred).
   std::size_t deferred() const { return deferred_; }
 
  private:
-  const bool has_run_;
   const bool stopping_;
   std::unordered_set<std::string>& failed_keys_;
   std::unordered_set<std::string> stopped_keys_;  // stopped in this wave
-  bool must_abandon_ = false;
   std::size_t deferred_ = 0;
 };
 

@@ -104,6 +104,20 @@ TEST_F(DispatcherWakeTest, RowsAppendedOneByOneWhileRunWaitsAreAllPublished) {
   EXPECT_TRUE(WaitFor([&] { return dispatcher.Metrics().published == 20; }));
 }
 
+TEST_F(DispatcherWakeTest, ARoundThatTookEveryDueRowWaitsForAWakeInsteadOfClaimingAgain) {
+  for (int i = 0; i < 3; ++i) store_.Append("k" + std::to_string(i), "v" + std::to_string(i));
+  Dispatcher dispatcher(store_, FlakyOnce(), HourLongPolls());  // batch_size 500
+  std::atomic<bool> returned = false;
+  std::jthread run = RunInBackground(dispatcher, returned);
+  ASSERT_TRUE(WaitFor([&] { return dispatcher.Metrics().published == 3; }));
+  store_.Append("k0", "v3");
+  ASSERT_TRUE(WaitFor([&] { return dispatcher.Metrics().published == 4; }));
+  // One claim per wake-up: the three rows, then the fourth. A dispatcher
+  // that claimed again after each round would have claimed nothing in
+  // between (three claims or more by now).
+  EXPECT_EQ(store_.Claims(), 2);
+}
+
 TEST_F(DispatcherWakeTest, RunReturnsPromptlyWhenStoppedDuringAWait) {
   Dispatcher dispatcher(store_, FlakyOnce(), HourLongPolls());
   std::atomic<bool> returned = false;

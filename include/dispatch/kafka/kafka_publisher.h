@@ -100,9 +100,9 @@ class KafkaPublisher final : public Publisher {
   /// over stops the later ones of its key (PublishBatch). What remains is a
   /// permanent broker refusal, after which later messages are written
   /// (librdkafka starts a new epoch); the refused message gets the permanent
-  /// result. So Publisher::OrdersKeysInBatch's promise holds; the argument,
-  /// with its one exception, is in docs/outbox-dispatcher.md, "A key's order
-  /// through failures".
+  /// result, or kUnknown when the call had stopped waiting. So
+  /// Publisher::OrdersKeysInBatch's promise holds; the argument is in
+  /// docs/outbox-dispatcher.md, "A key's order through failures".
   bool OrdersKeysInBatch() const override;
 
   /// Looks up `topics` on the cluster before the first publish, one result
