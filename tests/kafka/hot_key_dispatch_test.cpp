@@ -1,10 +1,10 @@
 // Hot keys through a Dispatcher on the real three-node Kafka cluster: a few
 // keys, many rows each, while a partition leader is killed or frozen longer
 // than the write timeout. Per key, the first copy of every row must land in
-// row id order (key_order.h), every row must land, and the dispatcher must
-// mark every row published. The embedded cluster does not check the
-// idempotent producer's sequence numbers, so only a real cluster can break
-// this rule.
+// row id order (key_order.h, itself tested by tests/unit/key_order_test.cpp),
+// every row must land, and the dispatcher must mark every row published.
+// The embedded cluster does not check the idempotent producer's sequence
+// numbers, so only a real cluster can break this rule.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -33,7 +33,6 @@ using dispatch::suite::PartitionInfo;
 using dispatch::suite::RealKafka;
 using dispatch::suite::WaitFor;
 using dispatch::testing::MemoryOutboxStore;
-using dispatch::testing::Record;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kKeys = 5;
@@ -62,50 +61,6 @@ constexpr auto kLongFreeze = 2 * kWriteTimeout + kCloseTimeout + 5s + 2s;
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 std::string KeyName(int k) { return "hot-" + std::to_string(k); }
-
-// A record of `key` carrying row `id`, at `partition`/`offset`.
-Record At(std::int32_t partition, std::int64_t offset, const std::string& key, std::int64_t id) {
-  Record r;
-  r.partition = partition;
-  r.offset = offset;
-  r.key = key;
-  r.value = "row " + std::to_string(id);
-  r.headers.push_back({"outbox-id", std::to_string(id)});
-  return r;
-}
-
-// The check itself, without a cluster: it must fail on each way the rule
-// can break, and pass duplicates that come after the first copy.
-TEST(KeyOrderCheck, PassesFirstCopiesInOrderWithLaterDuplicates) {
-  const std::map<std::int64_t, std::string> expected{{1, "a"}, {2, "b"}, {3, "a"}, {4, "a"}};
-  const KeyOrderReport report =
-      CheckKeyOrder({At(0, 0, "a", 1), At(1, 0, "b", 2), At(0, 1, "a", 3), At(0, 2, "a", 1),
-                     At(0, 3, "a", 4), At(0, 4, "a", 3)},
-                    expected);
-  EXPECT_TRUE(report.problems.empty()) << report.problems.front();
-  EXPECT_EQ(report.duplicates, 2u);
-}
-
-TEST(KeyOrderCheck, FailsALaterRowFirstAMissingRowAndASplitKey) {
-  const std::map<std::int64_t, std::string> expected{{1, "a"}, {2, "a"}, {3, "a"}};
-  // Row 2's first copy before row 1's: a later copy of 1 does not mend it.
-  EXPECT_EQ(CheckKeyOrder({At(0, 0, "a", 2), At(0, 1, "a", 1), At(0, 2, "a", 3), At(0, 3, "a", 2)},
-                          expected)
-                .problems.size(),
-            1u);
-  // Row 2 missing.
-  EXPECT_EQ(CheckKeyOrder({At(0, 0, "a", 1), At(0, 1, "a", 3)}, expected).problems.size(), 1u);
-  // The key in two partitions, in order within each.
-  EXPECT_FALSE(CheckKeyOrder({At(0, 0, "a", 1), At(1, 0, "a", 2), At(0, 1, "a", 3)}, expected)
-                   .problems.empty());
-  // A row under the wrong key, and one that no row explains.
-  EXPECT_FALSE(CheckKeyOrder({At(0, 0, "a", 1), At(0, 1, "b", 2), At(0, 2, "a", 3)}, expected)
-                   .problems.empty());
-  EXPECT_FALSE(
-      CheckKeyOrder({At(0, 0, "a", 1), At(0, 1, "a", 2), At(0, 2, "a", 3), At(0, 3, "a", 9)},
-                    expected)
-          .problems.empty());
-}
 
 class HotKeys : public ::testing::Test {
  protected:

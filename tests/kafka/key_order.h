@@ -4,7 +4,7 @@
 // allowed anywhere after the first. The check compares each key's sequence
 // of first copies with the key's expected row ids, so a missing row, a row
 // of another key, a key split over partitions or a later row written before
-// an earlier one is reported (KeyOrderCheck.* in hot_key_dispatch_test.cpp
+// an earlier one is reported (KeyOrderCheck.* in tests/unit/key_order_test.cpp
 // shows that it is).
 #pragma once
 
