@@ -199,6 +199,14 @@ class HotKeys : public ::testing::Test {
       kafka_->Restart(killed_);
       killed_ = -1;
     }
+    // A broker just thawed (or restarted) can still answer metadata as the
+    // partition's leader and serve its log as it was when it stopped, and
+    // kcat -e then ends at that log's end: read once every broker is back
+    // in every in-sync replica set, so the leaders are the real ones.
+    ASSERT_TRUE(WaitFor([&] { return kafka_->LiveBrokers().size() == kafka_->NodeCount(); }, 90s))
+        << "not every broker is registered again";
+    ASSERT_TRUE(WaitFor([&] { return kafka_->UnderReplicatedPartitions() == 0; }, 90s))
+        << "partitions still under-replicated: " << kafka_->UnderReplicatedPartitions();
     const DispatcherMetrics m = dispatcher.Metrics();
     EXPECT_EQ(store.Count().published, static_cast<std::size_t>(kTotal));
     EXPECT_EQ(m.parked, 0u);
