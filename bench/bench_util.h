@@ -139,9 +139,15 @@ class Broker {
 class RawProducer : public RdKafka::DeliveryReportCb {
  public:
   explicit RawProducer(const std::string& brokers) : RawProducer(OurConfig(brokers)) {}
-  explicit RawProducer(const dispatch::kafka::KafkaConfig& config) {
+  // `overrides`: properties a bench sets differently on the baseline, on
+  // purpose (it says so beside them).
+  explicit RawProducer(const dispatch::kafka::KafkaConfig& config,
+                       const std::vector<std::pair<std::string, std::string>>& overrides = {}) {
     auto conf = RawConf(config);
     std::string err;
+    for (const auto& [name, value] : overrides) {
+      if (conf->set(name, value, err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+    }
     conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err);
     producer_.reset(RdKafka::Producer::create(conf.get(), err));
     if (!producer_) throw std::runtime_error(err);

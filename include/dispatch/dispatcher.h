@@ -89,7 +89,9 @@ struct DispatcherMetrics {
   std::uint64_t published = 0;  ///< rows marked published
   std::uint64_t retried = 0;    ///< retriable failures recorded with a backoff
   std::uint64_t parked = 0;     ///< rows parked on a permanent failure
-  /// Publishers made to replace one that returned kFatal (or threw).
+  std::uint64_t waves = 0;      ///< PublishBatch calls: published / waves is the rows per call
+  /// Publishers made to replace one that returned kFatal (or threw), or one
+  /// that was ended because a run of a key came back unknown (see Dispatcher).
   std::uint64_t publisher_recreated = 0;
   std::uint64_t factory_failures = 0;  ///< PublisherFactory calls that threw
   std::uint64_t store_errors = 0;      ///< StoreError from any store call
@@ -102,15 +104,28 @@ struct DispatcherMetrics {
 };
 
 /// The outbox loop: claims rows from an OutboxStore, publishes them in waves
-/// of at most one row per key, and records the round in one Finish.
+/// (one PublishBatch each), and records the round in one Finish.
 ///
+/// - A wave carries each key's first remaining row; when the publisher
+///   orders a key's messages within a batch (Publisher::OrdersKeysInBatch),
+///   also the rows after it with the same topic (a run), in id order, so a
+///   key with many rows moves at a batch per round trip, not a row. A key's
+///   rows to another topic wait for a later wave.
 /// - A row is marked published only after an ok result (at least once).
 /// - A permanent failure parks the row; its key goes on.
 /// - A retriable failure records a per-row backoff (RowFailure::retry_at);
-///   the later rows of its key are deferred, other keys go on.
+///   the later rows of its key are released unchanged (deferred), other keys
+///   go on.
 /// - A kFatal result (or a publisher that throws) releases the rows not ok
 ///   and recreates the publisher through the factory.
+/// - When a wave carried a run and a row came back not ok with
+///   Delivery::kUnknown, the publisher is destroyed before the round is
+///   recorded and a new one made, as OrdersKeysInBatch requires.
 /// - A store error releases the claim; the round records nothing.
+///
+/// So the first copy of every row of a key reaches Kafka after the first
+/// copies of the key's earlier rows, parked rows aside:
+/// docs/outbox-dispatcher.md, "A key's order through failures".
 ///
 /// RunOnce and Run are called from one thread at a time; Metrics from any.
 class Dispatcher {
@@ -124,7 +139,7 @@ class Dispatcher {
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
-  /// One round: claim, publish in waves of at most one row per key, record.
+  /// One round: claim, publish in waves (see the class), record.
   /// A stop request ends the round after the wave in flight: the token is in
   /// that wave's Context, so PublishBatch returns promptly; rows cancelled by
   /// it are released and only ok rows are marked. A round started after the
@@ -139,7 +154,8 @@ class Dispatcher {
   /// earliest retry time it recorded, whichever is first; on another store
   /// it polls (poll_min doubling to poll_max). Every pause wakes at once on
   /// the request. Returns within publish_timeout of the request, plus the
-  /// time of the Finish in flight.
+  /// time of the Finish in flight, plus the publisher's close when the stop
+  /// cut short a run of a key (a KafkaPublisher's close_timeout).
   void Run(std::stop_token stop);
 
   /// A copy of the totals; thread-safe.

@@ -259,6 +259,24 @@ class Publisher {
     }
     return results;
   }
+
+  /// Whether PublishBatch keeps the messages of one topic and key in input
+  /// order through failures, so that a caller may send several of them in
+  /// one call (dispatch::Dispatcher then sends a key's claimed rows together
+  /// instead of one per call). True promises, for the messages of one topic
+  /// and key:
+  /// - within a call, a message is written only after every earlier one of
+  ///   them was written, or got a permanent result (Result::permanent());
+  /// - across calls the same holds in call order, provided that after a call
+  ///   that returned a not-ok result with Delivery::kUnknown for such a
+  ///   message, the caller makes no further call and destroys the publisher
+  ///   (which ends what it still has queued).
+  ///
+  /// The default, false, suits the base PublishBatch, which publishes one
+  /// message after another whatever the earlier ones' results.
+  /// dispatch::kafka::KafkaPublisher returns true when its producer is
+  /// idempotent. The dispatcher asks once per round.
+  virtual bool OrdersKeysInBatch() const { return false; }
 };
 
 }  // namespace dispatch

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "pacing.h"
+#include "waves.h"
 
 namespace dispatch {
 namespace {
@@ -209,30 +210,29 @@ void Dispatcher::Impl::PublishClaim(const std::stop_token& stop, std::vector<Out
   // A kFatal result, or a publisher that broke its contract: no more waves
   // on it.
   bool publisher_broken = false;
+  // A run of a key left rows unknown: the publisher must go before another
+  // call (Publisher::OrdersKeysInBatch).
+  bool abandon_publisher = false;
+  // Asked per round: a publisher made after a fatal one may answer otherwise.
+  const bool runs = publisher->OrdersKeysInBatch();
 
-  while (!remaining.empty() && !publisher_broken && !stop.stop_requested()) {
-    std::vector<OutboxRow> wave;
-    std::vector<OutboxRow> later;
-    std::unordered_set<std::string> in_wave;
-    for (OutboxRow& row : remaining) {
-      if (failed_keys.count(row.key) != 0) {
-        ++stats.deferred;
-      } else if (!in_wave.insert(row.key).second) {
-        later.push_back(std::move(row));
-      } else {
-        wave.push_back(std::move(row));
-      }
-    }
-    remaining = std::move(later);
-    if (wave.empty()) break;
+  while (!remaining.empty() && !publisher_broken && !abandon_publisher && !stop.stop_requested()) {
+    waves::Wave wave = waves::Next(std::move(remaining), failed_keys, runs);
+    stats.deferred += wave.deferred;
+    remaining = std::move(wave.later);
+    if (wave.rows.empty()) break;
 
     std::vector<Message> messages;
-    messages.reserve(wave.size());
-    for (const OutboxRow& row : wave) messages.push_back(ToMessage(row, options.id_header));
+    messages.reserve(wave.rows.size());
+    for (const OutboxRow& row : wave.rows) messages.push_back(ToMessage(row, options.id_header));
     // The stop token goes into the wave, so a stop cuts it short instead of
     // waiting for its deadline.
     const Context ctx = Context::WithStopToken(stop, Context::WithTimeout(options.publish_timeout));
     std::vector<Result> results;
+    {
+      std::lock_guard lock(metrics_mu);
+      ++metrics.waves;
+    }
     try {
       results = publisher->PublishBatch(ctx, messages);
     } catch (const std::exception& e) {
@@ -240,36 +240,45 @@ void Dispatcher::Impl::PublishClaim(const std::stop_token& stop, std::vector<Out
       publisher_broken = true;
       break;
     }
-    if (results.size() != wave.size()) {
+    if (results.size() != wave.rows.size()) {
       stats.last_error = "publisher returned " + std::to_string(results.size()) + " results for " +
-                         std::to_string(wave.size()) + " messages";
+                         std::to_string(wave.rows.size()) + " messages";
       publisher_broken = true;
       break;
     }
 
     const auto failed_at = SystemClock::now();
-    for (std::size_t i = 0; i < wave.size(); ++i) {
+    waves::Walk walk(wave.has_run, stop.stop_requested(), failed_keys);
+    for (std::size_t i = 0; i < wave.rows.size(); ++i) {
+      const OutboxRow& row = wave.rows[i];
       const Result& r = results[i];
-      if (r.ok()) {
-        published.push_back(wave[i].id);
-        continue;
-      }
-      stats.last_error = r.message;
-      if (r.code == ErrorCode::kFatal) {
-        // The row is fine; the producer is not. Left pending, unchanged.
-        publisher_broken = true;
-      } else if (r.code == ErrorCode::kCancelled && stop.stop_requested()) {
-        // Our own stop, not the row's failure: left pending, unchanged.
-      } else if (r.permanent()) {
-        failures.push_back({wave[i].id, r.message, true, {}});
-        ++parked;
-      } else {
-        const int attempts = wave[i].attempts + 1;
-        failures.push_back({wave[i].id, r.message, false, failed_at + Jittered(attempts)});
-        failed_keys.insert(wave[i].key);
-        ++retried;
+      if (!r.ok()) stats.last_error = r.message;
+      if (r.code == ErrorCode::kFatal) publisher_broken = true;
+      switch (walk.Decide(row, r)) {
+        case waves::Outcome::kPublished: published.push_back(row.id); break;
+        case waves::Outcome::kPark:
+          failures.push_back({row.id, r.message, true, {}});
+          ++parked;
+          break;
+        case waves::Outcome::kRetry:
+          failures.push_back({row.id, r.message, false, failed_at + Jittered(row.attempts + 1)});
+          ++retried;
+          break;
+        case waves::Outcome::kRelease: break;
       }
     }
+    stats.deferred += walk.deferred();
+    abandon_publisher = walk.must_abandon_publisher();
+  }
+
+  if (publisher_broken || abandon_publisher) {
+    // Before recording, which may take long: a publisher that still holds
+    // rows of a run must end them (Close purges its queue) before anything
+    // else could be written after them. Destroyed before its successor
+    // exists: a Kafka publisher closes (within its bound) and releases its
+    // connections first.
+    publisher.reset();
+    replacing_publisher = true;
   }
 
   try {
@@ -291,14 +300,8 @@ void Dispatcher::Impl::PublishClaim(const std::stop_token& stop, std::vector<Out
     stats.released = stats.claimed - stats.deferred;
   }
 
-  if (publisher_broken) {
-    // Destroyed before its successor exists: a Kafka publisher closes (within
-    // its bound) and releases its connections first.
-    publisher.reset();
-    replacing_publisher = true;
-    stats.round_failed = true;
-    EnsurePublisher(stats);
-  }
+  if (publisher_broken) stats.round_failed = true;
+  if (!publisher) EnsurePublisher(stats);
 }
 
 Dispatcher::Dispatcher(OutboxStore& store, PublisherFactory factory, DispatcherOptions options) {

@@ -192,8 +192,18 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
                                            " is not allowed; use None (0), Leader (1) or All (-1)");
   }
   props.push_back({"acks", std::to_string(acks), "required_acks"});
-  props.push_back(
-      {"message.timeout.ms", CheckTimeout(config.write_timeout, "write_timeout"), "write_timeout"});
+  // Under acks All (the idempotent producer) librdkafka never times a
+  // message out: a message that times out while later ones of its partition
+  // go on leaves a gap in the partition's sequence, and librdkafka then starts
+  // a new producer epoch under which those later messages are written
+  // (INTRODUCTION.md, "Message timeout considerations"). The write timeout is
+  // the publisher's own bound on a call; what a call stopped waiting for stays
+  // queued until it is written or Close purges it (docs/reliability.md, "A
+  // key's order through failures").
+  const std::string write_timeout_ms = CheckTimeout(config.write_timeout, "write_timeout");
+  props.push_back({"message.timeout.ms",
+                   config.required_acks == RequiredAcks::All ? "0" : write_timeout_ms,
+                   "write_timeout"});
   CheckTimeout(config.close_timeout, "close_timeout");
   const std::string stats_ms = CheckTimeout(config.statistics_interval, "statistics_interval");
   if (config.statistics_interval.count() > 0 && !config.statistics) {
@@ -217,7 +227,7 @@ std::vector<Property> BuildProperties(const KafkaConfig& config) {
   if (config.required_acks == RequiredAcks::All) {
     // No reordering from internal retries, and no duplicates unless
     // librdkafka starts a new producer epoch (docs/reliability.md,
-    // "Duplicates after a write timeout").
+    // "Duplicates after a new producer epoch").
     props.push_back({"enable.idempotence", "true", "required_acks"});
   }
   // A blocking Publish must not sit in a linger timer; messages still batch

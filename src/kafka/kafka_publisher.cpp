@@ -37,6 +37,7 @@ KafkaPublisher::Impl::Impl(const KafkaConfig& config)
   rk_ = producer_->c_ptr();
   main_queue_ = rd_kafka_queue_get_main(rk_);
   max_message_bytes_ = created.max_message_bytes;
+  orders_keys_ = created.idempotent;
   poller_ = std::thread([this] { ServeWhileNoCallerDoes(); });
 }
 
@@ -60,6 +61,8 @@ std::vector<Result> KafkaPublisher::Prepare(const Context& ctx,
                                             std::span<const std::string> topics) {
   return impl_->Prepare(ctx, topics);
 }
+
+bool KafkaPublisher::OrdersKeysInBatch() const { return impl_->OrdersKeysInBatch(); }
 
 Result KafkaPublisher::Close() { return impl_->Close(); }
 

@@ -27,6 +27,8 @@ CreatedProducer CreateProducer(const KafkaConfig& config, RdKafka::DeliveryRepor
   if (conf->get("message.max.bytes", value) == RdKafka::Conf::CONF_OK) {
     created.max_message_bytes = std::stoll(value);
   }
+  created.idempotent =
+      conf->get("enable.idempotence", value) == RdKafka::Conf::CONF_OK && value == "true";
   created.producer.reset(RdKafka::Producer::create(conf.get(), errstr));
   if (!created.producer) {
     // Reached for combinations librdkafka checks only at creation (for

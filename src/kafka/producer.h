@@ -13,6 +13,7 @@ namespace dispatch::kafka::internal {
 struct CreatedProducer {
   std::unique_ptr<RdKafka::Producer> producer;
   long long max_message_bytes = 0;  // librdkafka's message.max.bytes, as configured
+  bool idempotent = false;          // librdkafka's enable.idempotence, as configured
 };
 
 // Applies the properties `config` maps to (BuildProperties), installs the two

@@ -36,6 +36,28 @@ constexpr std::size_t kClockEveryBytes = std::size_t{256} * 1024;
 // time anyway, and comes back not delivered instead of unknown.
 constexpr std::chrono::nanoseconds kResultCost(60);
 
+// A message of a batch that could not be handed over with a retriable
+// result, which stops the later messages of its topic and key.
+struct StoppedKey {
+  const Message* message;
+  std::size_t index;  // in the batch
+  Result result;
+};
+
+const StoppedKey* FindStopped(const std::vector<StoppedKey>& stopped, const Message& m) {
+  for (const StoppedKey& s : stopped) {
+    if (*s.message->key == *m.key && s.message->topic == m.topic) return &s;
+  }
+  return nullptr;
+}
+
+Result KeyStoppedResult(const StoppedKey& s) {
+  return Result::Error(s.result.code, Delivery::kNotDelivered, true,
+                       "not produced: message " + std::to_string(s.index) +
+                           " of the batch, of the same topic and key, could not be handed over (" +
+                           s.result.message + ")");
+}
+
 }  // namespace
 
 // The result for a call that must not produce at all, or nullopt.
@@ -177,6 +199,9 @@ void KafkaPublisher::Impl::Run(Call& call, const Context& ctx) {
   producing_.fetch_add(1);
   call.refs.fetch_add(messages.size(), std::memory_order_relaxed);
   std::size_t produced = 0;
+  // Messages whose hand-over failed with a retriable result: the later ones
+  // of their topic and key are not produced (OrdersKeysInBatch).
+  std::vector<StoppedKey> stopped_keys;
   for (std::size_t i = 0; i < messages.size(); ++i) {
     const Message& m = messages[i];
     if (stop.stop_requested() ||
@@ -202,7 +227,15 @@ void KafkaPublisher::Impl::Run(Call& call, const Context& ctx) {
       checked_topic = &m.topic;
       if (look_up_new_topics_ && FirstToName(m.topic)) new_topics.push_back(&m.topic);
     }
+    if (!stopped_keys.empty() && m.key) {
+      if (const StoppedKey* stopped = FindStopped(stopped_keys, m)) {
+        call.Complete(call.slot(i), KeyStoppedResult(*stopped));
+        continue;
+      }
+    }
     if (auto failed = Produce(m, call.slot(i), ctx)) {
+      // Later messages of its topic and key must not be written before it.
+      if (failed->retriable && m.key) stopped_keys.push_back({&m, i, *failed});
       call.Complete(call.slot(i), std::move(*failed));
     } else {
       ++produced;

@@ -63,6 +63,8 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   Result Publish(const Context& ctx, const Message& message);
   std::vector<Result> PublishBatch(const Context& ctx, std::span<const Message> messages);
 
+  bool OrdersKeysInBatch() const { return orders_keys_; }
+
   // topics.cpp
   std::vector<Result> Prepare(const Context& ctx, std::span<const std::string> topics);
 
@@ -111,6 +113,9 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   const std::chrono::milliseconds close_timeout_;
   const std::string scram_caveat_;  // see internal::ScramCaveat
   long long max_message_bytes_ = 0;
+  // The idempotent producer keeps each partition's messages in order (see
+  // KafkaPublisher::OrdersKeysInBatch); set once, at construction.
+  bool orders_keys_ = false;
 
   std::unique_ptr<RdKafka::Producer> producer_;
   rd_kafka_t* rk_ = nullptr;  // producer_'s C handle, for produce

@@ -62,7 +62,7 @@ TEST(Soak, AMillionMessagesUnderPeriodicFaultsLoseNothingAndMemoryStaysFlat) {
   // No write timeout: the Context's 10 s deadline alone ends each call. A
   // message that times out inside librdkafka makes it start a new producer
   // epoch and send the messages waiting for a retry again (docs/reliability.md,
-  // "Duplicates after a write timeout"); a real broker drops those it has
+  // "Duplicates after a new producer epoch"); a real broker drops those it has
   // stored only within one epoch, and the embedded cluster never does. With
   // the 10 s default, a TSan run went through 107 epochs, and one in CI
   // stored 124 messages twice.

@@ -59,7 +59,10 @@ TEST(Config, DefaultsAreTheDocumentedProductionDefaults) {
   EXPECT_EQ(Property(config, "bootstrap.servers"), "broker-1:9092,broker-2:9092");
   EXPECT_EQ(Property(config, "client.id"), "dispatch-kafka");
   EXPECT_EQ(Property(config, "acks"), "-1");
-  EXPECT_EQ(Property(config, "message.timeout.ms"), "10000");
+  // acks All: librdkafka times nothing out; write_timeout is the
+  // publisher's own bound (docs/reliability.md, "A key's order through
+  // failures").
+  EXPECT_EQ(Property(config, "message.timeout.ms"), "0");
   EXPECT_EQ(Property(config, "partitioner"), "murmur2_random");
   EXPECT_EQ(Property(config, "enable.idempotence"), "true");
   EXPECT_EQ(Property(config, "linger.ms"), "0");
@@ -71,6 +74,8 @@ TEST(Config, RequiredAcksMapsToKafkaValuesAndIdempotenceOnlyWithAll) {
   config.required_acks = RequiredAcks::Leader;
   EXPECT_EQ(Property(config, "acks"), "1");
   EXPECT_EQ(Property(config, "enable.idempotence"), "(unset)");
+  // Without idempotence the write timeout is librdkafka's own too.
+  EXPECT_EQ(Property(config, "message.timeout.ms"), "10000");
   config.required_acks = RequiredAcks::None;
   EXPECT_EQ(Property(config, "acks"), "0");
   EXPECT_EQ(static_cast<int>(RequiredAcks::All), -1);
@@ -190,8 +195,8 @@ TEST(Config, InvalidPropertyValueIsRejectedByName) {
 }
 
 TEST(Config, PropertiesOwnedByAFieldAreRejected) {
-  for (const char* name : {"bootstrap.servers", "acks", "message.timeout.ms", "client.id",
-                           "partitioner", "ACKS"}) {
+  for (const char* name :
+       {"bootstrap.servers", "acks", "message.timeout.ms", "client.id", "partitioner", "ACKS"}) {
     KafkaConfig config = Valid();
     config.properties[name] = "1";
     const ConfigError e = Rejected(config);

@@ -91,12 +91,15 @@ struct KafkaConfig {
   /// idempotent producer (see `properties`).
   RequiredAcks required_acks = RequiredAcks::All;
 
-  /// librdkafka `message.timeout.ms`, and an upper bound that Publish applies
-  /// itself (librdkafka's own timer can fire seconds late). Zero: no write
-  /// timeout, the Context is the only deadline. When a message times out
-  /// inside librdkafka, it starts a new producer epoch, and a message being
-  /// retried at that moment can be written twice: a longer timeout makes that
-  /// rarer (docs/reliability.md, "Duplicates after a write timeout").
+  /// The upper bound that Publish and PublishBatch apply to each message
+  /// themselves (from its hand-over); zero: no write timeout, the Context is
+  /// the only deadline. Under required_acks All, librdkafka times no message
+  /// out (`message.timeout.ms` 0): a timeout there would start a new producer
+  /// epoch and let later messages of a partition be written before the one
+  /// that timed out (docs/outbox-dispatcher.md, "A key's order through failures");
+  /// a message the call stopped waiting for stays queued until it is written
+  /// or Close purges it. Under Leader or None acks it is librdkafka's
+  /// `message.timeout.ms` too.
   std::chrono::milliseconds write_timeout = std::chrono::seconds(10);
 
   /// How long Close waits for queued messages to be delivered before it purges

@@ -82,8 +82,28 @@ class KafkaPublisher final : public Publisher {
   ///    handed over, so a batch whose enqueueing takes longer than the write
   ///    timeout (a full local queue, a slow broker) does not fail its tail. A
   ///    message that waits for room in a full local queue for the write
-  ///    timeout gets kDeadlineExceeded with kNotDelivered.
+  ///    timeout gets kDeadlineExceeded with kNotDelivered;
+  ///  - a message that could not be handed over with a retriable result (its
+  ///    wait for room ended, the context ended) stops the later messages of
+  ///    its topic and key in the batch: they are not produced, and get the
+  ///    same code, kNotDelivered and retriable, so that none of them can be
+  ///    written before it (see OrdersKeysInBatch).
   std::vector<Result> PublishBatch(const Context& ctx, std::span<const Message> messages) override;
+
+  /// True when the producer is idempotent (required_acks All, and
+  /// `enable.idempotence` not turned off in `properties`). Then the messages
+  /// of one topic and key go to one partition and are written in produce
+  /// order within a producer id and epoch (librdkafka's INTRODUCTION.md,
+  /// "Idempotent Producer"), with up to 5 requests in flight; librdkafka
+  /// times no message out (`message.timeout.ms` is 0 under acks All), so no
+  /// timeout leaves a gap in that order; a message that could not be handed
+  /// over stops the later ones of its key (PublishBatch). What remains is a
+  /// permanent broker refusal, after which later messages are written
+  /// (librdkafka starts a new epoch); the refused message gets the permanent
+  /// result. So Publisher::OrdersKeysInBatch's promise holds; the argument,
+  /// with its one exception, is in docs/outbox-dispatcher.md, "A key's order
+  /// through failures".
+  bool OrdersKeysInBatch() const override;
 
   /// Looks up `topics` on the cluster before the first publish, one result
   /// per topic in input order, so that a service learns at start that a

@@ -42,6 +42,17 @@ class MockPublisher : public Publisher {
   /// per message unless a test sets an expectation on it.
   MOCK_METHOD(std::vector<Result>, PublishBatch,
               (const Context& ctx, std::span<const Message> messages), (override));
+
+  /// What OrdersKeysInBatch answers: false unless a test sets it (the
+  /// forwarding PublishBatch does not keep a key's order through failures;
+  /// a test that sets true scripts PublishBatch to keep the promise).
+  void SetOrdersKeysInBatch(bool orders) { orders_keys_ = orders; }
+  /// Not mocked, so that a dispatcher's per-round question is no
+  /// uninteresting call: see SetOrdersKeysInBatch.
+  bool OrdersKeysInBatch() const override { return orders_keys_; }
+
+ private:
+  bool orders_keys_ = false;
 };
 
 }  // namespace dispatch::testing
