@@ -2,10 +2,13 @@
 // PostgreSQL outbox and publish to the three-node Kafka cluster while a
 // random worker is killed with SIGKILL every few seconds (and started again)
 // and one partition leader is killed once. Then kcat reads the topic back.
+// A fifth of the rows are on five hot keys, so that claims hold many rows of
+// one key at once.
 //
 // Needs both CTest fixtures (kafka_trio, postgres_server). The size
-// (200,000 rows over 2,000 keys) is the default; DISPATCH_CRASH_ROWS scales
-// the rows down for a local run (ctest runs the default).
+// (200,000 rows over 2,000 keys plus the five hot ones) is the default;
+// DISPATCH_CRASH_ROWS scales the rows down for a local run (ctest runs the
+// default).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -40,6 +43,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kWorkers = 4;
 constexpr int kKeys = 2'000;
+// Every kHotEvery-th row is on one of kHotKeys keys, in turn.
+constexpr int kHotKeys = 5;
+constexpr std::size_t kHotEvery = 5;
 constexpr int kPartitions = 12;
 constexpr int kPoisonRows = 5;
 constexpr auto kKillInterval = 3s;
@@ -173,9 +179,11 @@ TEST_F(DispatcherCrash, FourWorkersUnderKillsPublishEveryRowAtLeastOnceInKeyOrde
   const std::string topic = RealKafka::UniqueTopic("dispatcher-crash");
   kafka_->CreateTopic(topic, kPartitions, 3, {{"min.insync.replicas", "2"}});
 
-  // Rows round-robin over the keys, as many services write them; a few are
-  // larger than message.max.bytes on purpose (poison: they must be parked,
-  // and the rows after them in their key published).
+  // Rows round-robin over the keys, as many services write them, but one in
+  // kHotEvery on kHotKeys hot keys (an aggregate with a burst of events); a
+  // few are larger than message.max.bytes on purpose (poison: they must be
+  // parked, and the rows after them in their key published; at the default
+  // size, as at any multiple of 50, they fall on hot keys).
   ScratchDatabase db;
   PostgresStore store(db.Conninfo("crash-test"));
   std::map<std::int64_t, std::string> key_of;
@@ -184,8 +192,10 @@ TEST_F(DispatcherCrash, FourWorkersUnderKillsPublishEveryRowAtLeastOnceInKeyOrde
   for (std::size_t first = 0; first < total; first += kChunk) {
     std::vector<OutboxRow> rows;
     for (std::size_t i = first; i < std::min(total, first + kChunk); ++i) {
-      rows.push_back(
-          Row("key-" + std::to_string(i % kKeys), "row " + std::to_string(i), {}, topic));
+      const std::string key = i % kHotEvery == 0
+                                  ? "hot-" + std::to_string(i / kHotEvery % kHotKeys)
+                                  : "key-" + std::to_string((i - i / kHotEvery - 1) % kKeys);
+      rows.push_back(Row(key, "row " + std::to_string(i), {}, topic));
       if (i % (total / kPoisonRows) == total / kPoisonRows / 2) {
         rows.back().payload.append(2'000'000, 'x');
       }
@@ -348,10 +358,11 @@ TEST_F(DispatcherCrash, FourWorkersUnderKillsPublishEveryRowAtLeastOnceInKeyOrde
   EXPECT_EQ(unexplained, 0u);
 
   std::printf(
-      "[ figures  ] %zu rows (%d keys, %d poison) over %d workers, topic of %d partitions; "
+      "[ figures  ] %zu rows (%d keys and %d hot ones with every %zu-th row, %d poison) over "
+      "%d workers, topic of %d partitions; "
       "seeded in %.1f s, dispatched in %.1f s (%.0f rows/s) under %zu worker kills (seed %u) "
       "and the kill of broker %d (leader of partition %d)\n",
-      total, kKeys, kPoisonRows, kWorkers, kPartitions, seed_s, dispatch_s,
+      total, kKeys, kHotKeys, kHotEvery, kPoisonRows, kWorkers, kPartitions, seed_s, dispatch_s,
       static_cast<double>(total) / dispatch_s, killed_journals.size(), seed, broker_killed,
       kLeaderPartition);
   std::printf(
