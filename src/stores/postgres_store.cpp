@@ -39,9 +39,16 @@ std::string SessionSetup(const PostgresStoreOptions& options) {
   // A round's statements read a few rows through indexes; a parallel plan
   // (which a large outbox can tempt the planner into) only adds workers.
   // The statements are prepared once (PostgresStoreOptions::
-  // prepare_statements) and have one good plan whatever their parameters:
-  // planned once, not again at every call.
-  sql += "SET max_parallel_workers_per_gather = 0; SET plan_cache_mode = force_generic_plan;";
+  // prepare_statements) but planned at every call, with its parameters and
+  // the table as it is then: a plan kept for the session would often be made
+  // while the outbox is empty (a relay starts before the rows come) and then
+  // serve a backlog of a hundred thousand rows with the wrong index or a
+  // sequential scan. Sequential scans are off as well: every statement has
+  // an index of the outbox to use, and a planner without statistics of rows
+  // inserted a moment ago must not pick a scan of the whole table.
+  sql +=
+      "SET max_parallel_workers_per_gather = 0; SET plan_cache_mode = force_custom_plan; "
+      "SET enable_seqscan = off;";
   if (options.listen) sql += pg::kListenSql;
   return sql;
 }
