@@ -86,8 +86,11 @@ TEST(OutboxWorker, PublishesEveryRowInKeyOrderAndStopsCleanlyOnSigterm) {
 TEST(OutboxWorker, AWorkerKilledMidRunLeavesItsRowsToTheOtherWithNoKeyOutOfOrder) {
   dispatch::testing::EmbeddedKafkaCluster kafka;
   kafka.CreateTopic("orders", 3);
-  // Each produce takes a few milliseconds, so the kill lands mid-run.
-  kafka.SetRtt(1, std::chrono::milliseconds(5));
+  // A worker sends a round's rows in one wave (a key's rows travel
+  // together), so each round costs one answer of 50 ms: 1,100 rows in
+  // rounds of 50 take each worker a second or more, and the kill lands
+  // mid-run.
+  kafka.SetRtt(-1, std::chrono::milliseconds(50));
   ScratchDatabase db;
   PostgresStore store(db.Conninfo());
   const auto ids = AppendRows(store, 1100, 11);
