@@ -246,6 +246,17 @@ TEST_P(FaultMatrix, EachFaultEndsInItsResultAndLosesOrDuplicatesNothingAcknowled
 // would write a later request whose earlier one it failed, which a real
 // broker refuses (out of order sequence); that half runs on the real
 // cluster (tests/kafka/hot_key_dispatch_test.cpp).
+//
+// One gap of the embedded cluster stays: after a fatal error on r0, later
+// messages may still land. librdkafka builds the next ProduceRequest while
+// one is in flight (max.in.flight gates the send, not the build), and sends
+// it after the fatal response; the embedded cluster checks sequence numbers
+// only for a transactional producer (rdkafka_mock.c,
+// rd_kafka_mock_validate_records), so it writes that request, which a real
+// broker refuses as out of order. So a fatal result, like a permanent one,
+// does not bind the messages after it here. Reproduce with
+//   reliability_tests --gtest_repeat=50
+//     --gtest_filter='*EachFaultKeepsARun*/OutOfOrderSequenceIsFatal'
 TEST_P(FaultMatrix, EachFaultKeepsARunOfOneKeyInOrder) {
   const FaultCase& c = GetParam();
   KafkaConfig config = DefaultKafkaConfig(cluster_.Brokers());
@@ -303,7 +314,8 @@ TEST_P(FaultMatrix, EachFaultKeepsARunOfOneKeyInOrder) {
     }
     if (seen.count(i) == 0) continue;
     for (int before = 0; before < i; ++before) {
-      EXPECT_TRUE(seen.count(before) != 0 || results[before].permanent())
+      const bool unbound = results[before].permanent() || results[before].code == ErrorCode::kFatal;
+      EXPECT_TRUE(seen.count(before) != 0 || unbound)
           << "r" << i << " landed but r" << before << " did not, and its result was "
           << results[before].message;
     }
