@@ -2,8 +2,10 @@
 """Starts and stops a throwaway PostgreSQL server (loopback only) for the
 tests labelled `postgres`. The CTest fixture calls it; so can a person.
 
-  postgres_cluster.py start --dir DIR [--durable] [--logical]
-  postgres_cluster.py stop  --dir DIR
+  postgres_cluster.py start  --dir DIR [--durable] [--logical] [--tls]
+  postgres_cluster.py halt   --dir DIR
+  postgres_cluster.py resume --dir DIR
+  postgres_cluster.py stop   --dir DIR
 
 start runs initdb and pg_ctl from PostgreSQL's bin directory (`pg_config
 --bindir`, else the newest /usr/lib/postgresql/*/bin, else PATH). The server
@@ -28,6 +30,17 @@ PostgreSQL's default memory settings (the benchmarks that compare relays,
 bench/relay_vs_debezium.py, use it). --logical sets wal_level=logical, so
 that a logical-decoding client (Debezium's PostgreSQL connector) can stream.
 
+--tls turns on TLS with a certificate for localhost and 127.0.0.1 signed by
+a test CA made at start (scripts/kafka_security.py's, the one the Kafka
+security tests use): DIR/tls/ca.pem verifies it, DIR/tls/wrong-ca.pem is a
+CA that signed nothing. Clients may still connect without TLS; one that asks
+for sslmode=verify-full with DIR/tls/ca.pem gets the checked connection.
+
+halt stops the server as a crash would (pg_ctl stop -m immediate: no
+checkpoint, the next start replays the WAL) and keeps the data; resume
+starts it again on the same port with the same settings. With --durable,
+every transaction committed before halt is there after resume.
+
 stop is idempotent: it stops the server of DIR/cluster.json if one runs
 (fast shutdown, then SIGKILL of the postmaster's own pid, never by name),
 keeps the log, and deletes the data.
@@ -47,6 +60,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import kafka_security
 
 SERVER_USER = "postgres"  # who runs the server when this script runs as root
 SUPERUSER = "dispatch"
@@ -131,18 +146,28 @@ def start(args):
     if init.returncode != 0:
         sys.exit(f"postgres_cluster.py: initdb failed:\n{init.stdout}{init.stderr}")
 
+    if args.tls:
+        tls_dir = os.path.join(args.dir, "tls")
+        shutil.rmtree(tls_dir, ignore_errors=True)
+        kafka_security.make_tls(tls_dir)
+        for name in ("broker.pem", "broker.key"):  # the server reads them from its data folder
+            target = os.path.join(state["data"], "server" + name[len("broker"):])
+            shutil.copyfile(os.path.join(tls_dir, name), target)
+            if account is not None:
+                os.chown(target, *account)
+            os.chmod(target, 0o600)
+    options = ""
+    if not args.durable:  # speed over durability: the data is thrown away
+        options += (" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                    " -c shared_buffers=32MB")
+    if args.logical:
+        options += " -c wal_level=logical"
+    if args.tls:
+        options += " -c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key"
+    state["options"] = options
     for attempt in range(1, START_ATTEMPTS + 1):
         port = free_port()
-        # Loopback TCP only; the Unix socket sits in the private root.
-        options = (f"-c listen_addresses=127.0.0.1 -c port={port} "
-                   f"-c unix_socket_directories={root} -c max_connections=200")
-        if not args.durable:  # speed over durability: the data is thrown away
-            options += (" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                        " -c shared_buffers=32MB")
-        if args.logical:
-            options += " -c wal_level=logical"
-        started = run_as(account, [os.path.join(bindir, "pg_ctl"), "start", "-D", state["data"],
-                                   "-l", state["log"], "-w", "-t", "60", "-o", options], cwd=root)
+        started = start_server(account, state, port)
         if started.returncode == 0:
             break
         if attempt == START_ATTEMPTS:
@@ -159,6 +184,45 @@ def start(args):
         f.write(f"host=127.0.0.1 port={port} user={SUPERUSER} password={password} "
                 "dbname=postgres connect_timeout=10\n")
     print(f"PostgreSQL ({bindir}) on 127.0.0.1:{port}, pid {state['pid']}, data in {root}")
+
+
+def start_server(account, state, port):
+    # Loopback TCP only; the Unix socket sits in the private root.
+    options = (f"-c listen_addresses=127.0.0.1 -c port={port} "
+               f"-c unix_socket_directories={state['root']} -c max_connections=200"
+               + state["options"])
+    return run_as(account, [os.path.join(state["bindir"], "pg_ctl"), "start", "-D", state["data"],
+                            "-l", state["log"], "-w", "-t", "60", "-o", options], cwd=state["root"])
+
+
+def read_state(directory):
+    path = os.path.join(directory, "cluster.json")
+    if not os.path.exists(path):
+        sys.exit(f"postgres_cluster.py: no server of {directory} (start one first)")
+    with open(path) as f:
+        return json.load(f)
+
+
+def halt(args):
+    state = read_state(args.dir)
+    done = run_as(server_account(), [os.path.join(state["bindir"], "pg_ctl"), "stop", "-D",
+                                     state["data"], "-m", "immediate", "-w",
+                                     "-t", str(STOP_TIMEOUT_S)], cwd="/")
+    if done.returncode != 0:
+        sys.exit(f"postgres_cluster.py: pg_ctl stop -m immediate failed:\n{done.stdout}{done.stderr}")
+    print(f"PostgreSQL on 127.0.0.1:{state['port']} halted (immediate); data kept")
+
+
+def resume(args):
+    state = read_state(args.dir)
+    started = start_server(server_account(), state, state["port"])
+    if started.returncode != 0:
+        sys.exit(f"postgres_cluster.py: pg_ctl start failed:\n{started.stdout}{started.stderr}\n"
+                 f"--- server log:\n{tail(state['log'])}")
+    with open(os.path.join(state["data"], "postmaster.pid")) as f:
+        state["pid"] = int(f.readline())
+    write_state(args.dir, state)
+    print(f"PostgreSQL on 127.0.0.1:{state['port']} resumed, pid {state['pid']}")
 
 
 def write_state(directory, state):
@@ -202,6 +266,7 @@ def stop(args):
     if os.path.exists(state["log"]):
         shutil.copyfile(state["log"], os.path.join(args.dir, "server.log"))
     shutil.rmtree(state["root"], ignore_errors=True)
+    shutil.rmtree(os.path.join(args.dir, "tls"), ignore_errors=True)
     for name in ("cluster.json", "conninfo"):
         try:
             os.remove(os.path.join(args.dir, name))
@@ -212,11 +277,13 @@ def stop(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["start", "stop"])
+    parser.add_argument("command", choices=["start", "halt", "resume", "stop"])
     parser.add_argument("--dir", required=True, help="where conninfo and cluster.json go")
     parser.add_argument("--durable", action="store_true",
                         help="start: fsync, synchronous_commit, full_page_writes on, default memory")
     parser.add_argument("--logical", action="store_true", help="start: wal_level=logical")
+    parser.add_argument("--tls", action="store_true",
+                        help="start: TLS with a test CA's certificate (DIR/tls/ca.pem)")
     args = parser.parse_args()
     args.dir = os.path.abspath(args.dir)
     os.makedirs(args.dir, exist_ok=True)
@@ -225,7 +292,7 @@ def main():
     # leave the first server running with nothing to stop it.
     with open(os.path.join(args.dir, "lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        start(args) if args.command == "start" else stop(args)
+        {"start": start, "halt": halt, "resume": resume, "stop": stop}[args.command](args)
 
 
 if __name__ == "__main__":
