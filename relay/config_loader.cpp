@@ -98,7 +98,7 @@ std::optional<ConfigLoader::Raw> ConfigLoader::Find(const std::string& section,
 }
 
 std::string ConfigLoader::OriginOf(const std::string& section, const std::string& key) const {
-  const std::string env_name = EnvName(section, key);
+  std::string env_name = EnvName(section, key);
   if (env_(env_name)) return env_name;
   if (const toml::table* table = Section(section)) {
     if (const toml::node* node = table->get(key)) {

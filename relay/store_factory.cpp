@@ -33,7 +33,9 @@ std::unique_ptr<OutboxAdmin> MakeAdmin(const StoreConfig& config) {
     throw std::runtime_error(
         "this build's store does not implement the operator commands (dispatch::OutboxAdmin)");
   }
-  store.release();
+  // The same object, now owned through its OutboxAdmin side (a virtual
+  // destructor either way).
+  (void)store.release();
   return std::unique_ptr<OutboxAdmin>(as_admin);
 }
 
