@@ -93,12 +93,13 @@ Relay::Relay(RelayConfig config) : impl_(std::make_unique<Impl>(std::move(config
   Impl& i = *impl_;
   i.kafka_config = i.config.Kafka();
   i.kafka_config.log = LogToStderr;
-  i.store = MakeStore(i.config.store);
-  i.tracked = std::make_unique<HealthTrackingStore>(*i.store);
-  // Made now so that librdkafka's refusal (an unknown property, a missing
-  // certificate) ends the start, not every round.
+  // Made first, so that librdkafka's refusal (an unknown property, a
+  // missing certificate) ends the start before any connection, and not
+  // every round.
   auto first = std::make_shared<std::unique_ptr<kafka::KafkaPublisher>>(
       std::make_unique<kafka::KafkaPublisher>(i.kafka_config));
+  i.store = MakeStore(i.config.store);
+  i.tracked = std::make_unique<HealthTrackingStore>(*i.store);
   i.dispatcher = std::make_unique<Dispatcher>(
       *i.tracked,
       [&i, first]() -> std::unique_ptr<Publisher> {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -118,6 +119,9 @@ struct BadArguments {
   std::vector<std::string> args;
   std::string expected;
 };
+
+// Names the case in test listings (ctest shows GetParam()).
+void PrintTo(const BadArguments& c, std::ostream* os) { *os << c.name; }
 
 class RelayCommandArguments : public testing::TestWithParam<BadArguments> {};
 

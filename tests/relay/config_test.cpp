@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ std::string Kafka(const std::string& lines) {
 std::string With(const std::string& section_and_lines) {
   return std::string(kValid) + section_and_lines + "\n";
 }
+
+// Names the case in test listings (ctest shows GetParam()).
+void PrintTo(const BadField& c, std::ostream* os) { *os << c.name; }
 
 class ConfigBadField : public testing::TestWithParam<BadField> {};
 
