@@ -10,8 +10,8 @@
 
 namespace dispatch::relay {
 
-// Connects (PostgreSQL: with the password of the configuration, handed to
-// libpq as PGPASSWORD so that no connection string holds it). Throws
+// Connects (PostgreSQL: the configuration's password added to the
+// connection string in memory; the stores mask it in their errors). Throws
 // StoreError, or std::runtime_error when this build lacks the store kind.
 std::unique_ptr<OutboxStore> MakeStore(const StoreConfig& config);
 
