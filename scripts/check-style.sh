@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks that the library sources (src/ and include/) are formatted as
+# Checks that the library and relay sources (src/, include/, relay/) are formatted as
 # .clang-format says and clean under the checks of .clang-tidy. Changes
 # nothing: to fix the format, run `clang-format -i FILE`.
 #
@@ -22,7 +22,7 @@ while IFS= read -r f; do
   case "$skip" in *" $f "*) echo "skipped: $f"; continue ;; esac
   files+=("$f")
   case "$f" in *.h) headers+=("$f") ;; esac
-done < <(git ls-files 'src/*.cpp' 'src/*.h' 'include/*.h')
+done < <(git ls-files 'src/*.cpp' 'src/*.h' 'include/*.h' 'relay/*.cpp' 'relay/*.h')
 
 # Both checks run, so one run lists everything to fix.
 status=0

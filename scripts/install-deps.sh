@@ -9,6 +9,8 @@ packages=(g++ cmake ninja-build pkg-config librdkafka-dev libgtest-dev libgmock-
           libpq-dev postgresql
           # Tests only: parsing kcat's JSON output.
           nlohmann-json3-dev
+          # dispatch-relay (relay/) only: its TOML configuration file.
+          libtomlplusplus-dev
           # Developer tooling: style check, API reference, coverage report.
           clang-format clang-tidy doxygen gcovr)
 
