@@ -3,13 +3,18 @@
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "prometheus_metrics.h"
@@ -150,8 +155,47 @@ HttpEndpoint::HttpEndpoint(const HttpOptions& options, std::function<RelaySnapsh
   }
 }
 
+// A connection to the listener, closed at once: wakes civetweb's listening
+// thread, which otherwise checks for a stop only between polls of 2 s.
+void HttpEndpoint::WakeListener() const {
+  const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (host.front() == '[') {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<std::uint16_t>(port_));
+    inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &a6->sin6_addr);
+    if (IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr)) a6->sin6_addr = in6addr_loopback;
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<std::uint16_t>(port_));
+    inet_pton(AF_INET, host.c_str(), &a4->sin_addr);
+    if (a4->sin_addr.s_addr == htonl(INADDR_ANY)) a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(sockaddr_in);
+  }
+  const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  (void)connect(fd, reinterpret_cast<const sockaddr*>(&addr), len);
+  close(fd);
+}
+
 HttpEndpoint::~HttpEndpoint() {
-  if (ctx_ != nullptr) mg_stop(ctx_);
+  if (ctx_ == nullptr) return;
+  // mg_stop sets the stop flag and waits for the listening thread; without a
+  // wake-up that takes up to 2 s, which would add to the relay's stop.
+  std::atomic<bool> stopped{false};
+  std::thread waker([this, &stopped] {
+    for (int i = 0; i < 300 && !stopped.load(); ++i) {
+      WakeListener();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  mg_stop(ctx_);
+  stopped.store(true);
+  waker.join();
 }
 
 int HttpEndpoint::port() const { return port_; }

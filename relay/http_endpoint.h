@@ -29,7 +29,9 @@ struct HttpOptions {
 };
 
 // Serves from the moment the constructor returns until the destructor
-// returns (which waits for the requests in progress). GET and HEAD only.
+// returns (which waits for the requests in progress, each bounded by a 10 s
+// request timeout; with none in progress it returns within tens of
+// milliseconds). GET and HEAD only.
 //  - /healthz: 200 "ok" while the process serves.
 //  - /readyz: 200 "ready" when the store answered its last call, the
 //    publisher is not fatal and the outbox lag is at most max_lag; else 503
@@ -60,6 +62,7 @@ class HttpEndpoint {
  private:
   static int Handle(mg_connection* conn, void* self);
   int Serve(mg_connection* conn);
+  void WakeListener() const;
 
   HttpOptions options_;
   std::function<RelaySnapshot()> snapshot_;

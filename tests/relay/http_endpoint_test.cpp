@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -183,6 +184,16 @@ TEST(HttpEndpoint, AnAddressInUseIsAnErrorNamingIt) {
   } catch (const std::runtime_error& e) {
     EXPECT_THAT(e.what(), HasSubstr("http listen address \"" + o.listen + "\": cannot listen"));
   }
+}
+
+TEST(HttpEndpoint, StopsPromptlyRightAfterARequest) {
+  auto endpoint = std::make_unique<HttpEndpoint>(AnyPort(), [] { return RelaySnapshot{}; });
+  EXPECT_EQ(HttpGet(endpoint->port(), "/healthz").status, 200);
+  // civetweb's listening thread has just begun a poll of 2 s; the destructor
+  // wakes it rather than waiting that out (the relay's stop has a bound).
+  const auto start = std::chrono::steady_clock::now();
+  endpoint.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
 }
 
 // Whether /proc/net/<table> lists a listening socket on `port`, and where.
