@@ -10,6 +10,7 @@ void LatencyHistogram::Record(double us, std::uint64_t count) {
   const auto i =
       std::min<std::size_t>(static_cast<std::size_t>(4.0 * std::log2(clamped)), kBuckets - 1);
   counts_[i].fetch_add(count, std::memory_order_relaxed);
+  sum_us_.fetch_add(us * static_cast<double>(count), std::memory_order_relaxed);
   double max = max_us_.load(std::memory_order_relaxed);
   while (us > max && !max_us_.compare_exchange_weak(max, us, std::memory_order_relaxed)) {
   }
@@ -29,6 +30,14 @@ double LatencyHistogram::Quantile(double q) const {
     if (seen > rank) return std::min(std::exp2(static_cast<double>(i + 1) / 4.0), Max());
   }
   return Max();
+}
+
+// Fine bucket i holds [2^(i/4), 2^((i+1)/4)) us, so its doubling is i / 4:
+// floor(floor(4x) / 4) = floor(x).
+std::array<std::uint64_t, kLatencyBucketCount> LatencyHistogram::Doublings() const {
+  std::array<std::uint64_t, kLatencyBucketCount> d{};
+  for (std::size_t i = 0; i < kBuckets; ++i) d[i / 4] += counts_[i].load(std::memory_order_relaxed);
+  return d;
 }
 
 void MetricsRecorder::Record(const Result& r, double latency_us) {
@@ -76,6 +85,8 @@ PublisherMetrics MetricsRecorder::Snapshot() const {
   m.latency_p50_us = latency_.Quantile(0.50);
   m.latency_p99_us = latency_.Quantile(0.99);
   m.latency_max_us = latency_.Max();
+  m.latency_buckets = latency_.Doublings();
+  m.latency_sum_us = latency_.SumUs();
   return m;
 }
 

@@ -20,11 +20,16 @@ class LatencyHistogram {
   // The upper bound of the bucket holding quantile `q`; 0 with no samples.
   double Quantile(double q) const;
   double Max() const { return max_us_.load(std::memory_order_relaxed); }
+  // Counts per doubling of microseconds (PublisherMetrics::latency_buckets).
+  std::array<std::uint64_t, kLatencyBucketCount> Doublings() const;
+  double SumUs() const { return sum_us_.load(std::memory_order_relaxed); }
 
  private:
-  static constexpr std::size_t kBuckets = std::size_t{4} * 27;  // up to 2^27 us, about 2 minutes
+  // Up to 2^27 us, about 2 minutes; four fine buckets make one doubling.
+  static constexpr std::size_t kBuckets = std::size_t{4} * kLatencyBucketCount;
   std::array<std::atomic<std::uint64_t>, kBuckets> counts_{};
   std::atomic<double> max_us_{0};
+  std::atomic<double> sum_us_{0};
 };
 
 // Every result a publisher returned: by code, by delivery outcome, and how

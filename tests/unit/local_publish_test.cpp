@@ -274,6 +274,14 @@ TEST(LocalPublish, MetricsCountResultsByCodeAndOutcome) {
   EXPECT_GE(m.latency_max_us, 50'000.0);
   EXPECT_LE(m.latency_p50_us, m.latency_p99_us);
   EXPECT_LE(m.latency_p99_us, m.latency_max_us);
+  // Every result is in one latency bucket; the 50 ms one in [2^15, 2^16) us or later.
+  std::uint64_t bucketed = 0;
+  for (std::uint64_t c : m.latency_buckets) bucketed += c;
+  EXPECT_EQ(bucketed, 5u);
+  EXPECT_GE(m.latency_sum_us, 50'000.0);
+  std::uint64_t slow = 0;
+  for (std::size_t k = 15; k < kLatencyBucketCount; ++k) slow += m.latency_buckets[k];
+  EXPECT_GE(slow, 1u);
 }
 
 }  // namespace

@@ -13,6 +13,10 @@
 
 namespace dispatch::kafka {
 
+/// The number of latency buckets in PublisherMetrics::latency_buckets: one per
+/// doubling of microseconds, from under 2 us to 2^26 us (about 67 s) and over.
+inline constexpr std::size_t kLatencyBucketCount = 27;
+
 /// The number of dispatch::ErrorCode values; the same as dispatch::kErrorCodeCount,
 /// kept here for the code written when it lived in this namespace.
 using dispatch::kErrorCodeCount;
@@ -40,6 +44,16 @@ struct PublisherMetrics {
   double latency_p50_us = 0;
   double latency_p99_us = 0;  ///< see latency_p50_us
   double latency_max_us = 0;  ///< see latency_p50_us
+  /// The same latencies as counts per doubling of microseconds, which add
+  /// up across publishers and across snapshots (a Prometheus histogram is
+  /// built from them): latency_buckets[k] counts the results whose call took
+  /// at least 2^k us and under 2^(k+1) us; the first bucket also counts the
+  /// faster ones, the last (k = 26, from about 67 s) the slower ones. Their
+  /// sum is the number of results, published + failed (when read while no
+  /// call ends; the counters are read one by one).
+  std::array<std::uint64_t, kLatencyBucketCount> latency_buckets{};
+  /// The sum of those latencies in microseconds, for a histogram's _sum.
+  double latency_sum_us = 0;
 };
 
 }  // namespace dispatch::kafka
