@@ -8,16 +8,11 @@
 #include <utility>
 
 #include "dispatch/kafka/kafka_publisher.h"
+#include "relay/http_endpoint.h"
+#include "relay/publisher_tally.h"
 #include "relay/retention.h"
 #include "relay/store_factory.h"
 #include "relay/store_health.h"
-
-// relay/http.cmake (relay-http) defines DISPATCH_RELAY_WITH_HTTP when it adds
-// the endpoint and the publisher tally to dispatch_relay_core.
-#if defined(DISPATCH_RELAY_WITH_HTTP)
-#include "relay/http_endpoint.h"
-#include "relay/publisher_tally.h"
-#endif
 
 namespace dispatch::relay {
 namespace {
@@ -36,40 +31,10 @@ void LogToStderr(const kafka::LogEntry& entry) {
 struct Relay::Impl {
   explicit Impl(RelayConfig c) : config(std::move(c)) {}
 
-  // ---- Hook point: the publisher tally (relay-http, relay/publisher_tally.h)
-  // Every publisher the dispatcher's factory makes passes through here, so
-  // that its counters add up across replaced (fatal) publishers.
+  // Every publisher the dispatcher's factory makes passes through the
+  // tally, so that its counters add up across replaced (fatal) publishers.
   std::unique_ptr<Publisher> TrackPublisher(std::unique_ptr<kafka::KafkaPublisher> publisher) {
-#if defined(DISPATCH_RELAY_WITH_HTTP)
     return tally.Wrap(std::move(publisher));
-#else
-    return publisher;
-#endif
-  }
-
-  // ---- Hook point: the HTTP endpoint (relay-http, relay/http_endpoint.h)
-  // Started after the dispatcher's thread, stopped before it.
-  void StartHttp(Relay& relay) {
-#if defined(DISPATCH_RELAY_WITH_HTTP)
-    http = std::make_unique<HttpEndpoint>(HttpOptions{config.http.listen, config.http.max_lag},
-                                          [&relay] { return relay.Snapshot(); });
-#else
-    (void)relay;
-#endif
-  }
-  void StopHttp() {
-#if defined(DISPATCH_RELAY_WITH_HTTP)
-    http.reset();
-#endif
-  }
-  // ---- Hook point: the publisher's side of Snapshot().
-  void FillPublisher(RelaySnapshot& snapshot) const {
-#if defined(DISPATCH_RELAY_WITH_HTTP)
-    snapshot.publisher = tally.Metrics();
-    snapshot.publisher_fatal = tally.Fatal();
-#else
-    (void)snapshot;
-#endif
   }
 
   RelayConfig config;
@@ -83,10 +48,8 @@ struct Relay::Impl {
   std::mutex stop_mutex;
   std::optional<DispatcherMetrics> totals;  // set by the first Stop
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-#if defined(DISPATCH_RELAY_WITH_HTTP)
   PublisherTally tally;
-  std::unique_ptr<HttpEndpoint> http;
-#endif
+  std::unique_ptr<HttpEndpoint> http;  // started after the dispatcher's thread, stopped before it
 };
 
 Relay::Relay(RelayConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {
@@ -119,7 +82,9 @@ void Relay::Start() {
   i.started = std::chrono::steady_clock::now();
   i.runner = std::thread([&i] { i.dispatcher->Run(i.stop.get_token()); });
   if (i.retention) i.retention->Start();
-  i.StartHttp(*this);
+  Relay* self = this;
+  i.http = std::make_unique<HttpEndpoint>(HttpOptions{i.config.http.listen, i.config.http.max_lag},
+                                          [self] { return self->Snapshot(); });
 }
 
 DispatcherMetrics Relay::Stop() {
@@ -129,7 +94,7 @@ DispatcherMetrics Relay::Stop() {
   i.stop.request_stop();
   if (i.runner.joinable()) i.runner.join();
   if (i.retention) i.retention->Stop();
-  i.StopHttp();
+  i.http.reset();
   i.totals = i.dispatcher->Metrics();
   // Closes the publisher within kafka.close_timeout.
   i.dispatcher.reset();
@@ -142,7 +107,8 @@ RelaySnapshot Relay::Snapshot() const {
   // The HTTP endpoint stops before the dispatcher goes (Stop), so it never
   // reads a destroyed one; a call after Stop reads the totals.
   s.dispatcher = i.dispatcher ? i.dispatcher->Metrics() : i.totals.value_or(DispatcherMetrics{});
-  i.FillPublisher(s);
+  s.publisher = i.tally.Total();
+  s.publisher_fatal = i.tally.Fatal();
   if (i.retention) s.retention = i.retention->Metrics();
   s.retention_enabled = i.config.retention.enabled;
   const HealthTrackingStore::Health health = i.tracked->Get();

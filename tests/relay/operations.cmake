@@ -3,6 +3,8 @@
 # The fixture postgres_durable_server starts it (scripts/postgres_cluster.py
 # start --durable --tls); the tests halt it as a crash would and resume it.
 # Included by tests/relay/CMakeLists.txt when relay_process_tests exists.
+find_package(Python3 COMPONENTS Interpreter REQUIRED)
+set(postgres_script ${PROJECT_SOURCE_DIR}/scripts/postgres_cluster.py)
 set(durable_dir ${PROJECT_BINARY_DIR}/postgres-durable)
 add_test(NAME postgres_durable_server.start
     COMMAND Python3::Interpreter ${postgres_script} start --dir ${durable_dir} --durable --tls)
@@ -13,7 +15,9 @@ set_tests_properties(postgres_durable_server.start PROPERTIES
 set_tests_properties(postgres_durable_server.stop PROPERTIES
     FIXTURES_CLEANUP postgres_durable_server LABELS "relay;postgres" TIMEOUT 60)
 
-target_sources(relay_process_tests PRIVATE relay_operations_test.cpp)
+# HttpGet of the HTTP tests (civetweb's client) reads /readyz.
+target_sources(relay_process_tests PRIVATE relay_operations_test.cpp http_test_support.cpp)
+target_link_libraries(relay_process_tests PRIVATE civetweb::civetweb)
 target_compile_definitions(relay_process_tests PRIVATE
     DISPATCH_POSTGRES_SCRIPT="${postgres_script}")
 foreach(test RelayOperations.ADatabaseCrashLosesNoCommittedRowAndReadyzFollowsIt
