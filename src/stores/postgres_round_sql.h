@@ -55,7 +55,9 @@ ORDER BY o.id LIMIT $3
 // Finish in one statement: the published rows ($1) marked (or deleted, the
 // same statement with DELETE), the failures ($2 ids, $3 errors, $4 park,
 // $5 retry times in microseconds since 1970) recorded, and how many of each were still pending. The
-// two sets are disjoint (a row is one or the other).
+// two sets are disjoint (a row is one or the other). A parked row gets its
+// parked_at (sql/postgres/004_operator.sql); a published one only its state
+// and published_at, as before that column.
 inline constexpr const char* kFinishMarkSql = R"sql(
 WITH published AS (
   UPDATE outbox SET state = 'published', published_at = now(), retry_at = NULL
@@ -64,6 +66,7 @@ WITH published AS (
 ), failed AS (
   UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error,
                       state = CASE WHEN f.park THEN 'parked' ELSE 'pending' END,
+                      parked_at = CASE WHEN f.park THEN now() ELSE o.parked_at END,
                       retry_at = CASE WHEN f.park THEN NULL
                                       ELSE 'epoch'::timestamptz + f.retry_us * interval '1 microsecond' END
   FROM unnest($2::bigint[], $3::text[], $4::boolean[], $5::bigint[])
@@ -81,6 +84,7 @@ WITH published AS (
 ), failed AS (
   UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error,
                       state = CASE WHEN f.park THEN 'parked' ELSE 'pending' END,
+                      parked_at = CASE WHEN f.park THEN now() ELSE o.parked_at END,
                       retry_at = CASE WHEN f.park THEN NULL
                                       ELSE 'epoch'::timestamptz + f.retry_us * interval '1 microsecond' END
   FROM unnest($2::bigint[], $3::text[], $4::boolean[], $5::bigint[])
