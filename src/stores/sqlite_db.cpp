@@ -18,9 +18,9 @@ CREATE TABLE IF NOT EXISTS outbox (
   published_at INTEGER,
   attempts     INTEGER NOT NULL DEFAULT 0,
   last_error   TEXT,
-  parked_at    INTEGER,
   state        TEXT    NOT NULL DEFAULT 'pending'
-               CHECK (state IN ('pending', 'published', 'parked'))
+               CHECK (state IN ('pending', 'published', 'parked')),
+  parked_at    INTEGER  -- last, where the upgrade of an older file adds it
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_pending_key ON outbox (key, id)
