@@ -72,10 +72,19 @@ ORDER BY o.id LIMIT $3
 // two sets are disjoint (a row is one or the other). A parked row gets its
 // parked_at (sql/postgres/004_operator.sql); a published one only its state
 // and published_at, as before that column.
+//
+// "Still pending" is written `state <> 'published' AND state <> 'parked'`
+// (the same, under the table's CHECK), not `state = 'pending'`, so that
+// the planner cannot serve the statement from a partial index of pending
+// rows: on a table whose statistics say that none is pending (an analyzed
+// outbox of published rows, then a backlog), it took outbox_pending_key_id
+// and filtered every pending row for each finish instead of looking the
+// ids up in the primary key: 105 ms against 3 ms to mark 500 rows beside
+// 50,000 pending and 1,000,000 published (EXPLAIN ANALYZE, PostgreSQL 15).
 inline constexpr const char* kFinishMarkSql = R"sql(
 WITH published AS (
   UPDATE outbox SET state = 'published', published_at = now(), retry_at = NULL
-  WHERE id = ANY($1::bigint[]) AND state = 'pending'
+  WHERE id = ANY($1::bigint[]) AND state <> 'published' AND state <> 'parked'
   RETURNING 1
 ), failed AS (
   UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error,
@@ -85,7 +94,7 @@ WITH published AS (
                                       ELSE 'epoch'::timestamptz + f.retry_us * interval '1 microsecond' END
   FROM unnest($2::bigint[], $3::text[], $4::boolean[], $5::bigint[])
        AS f(id, error, park, retry_us)
-  WHERE o.id = f.id AND o.state = 'pending'
+  WHERE o.id = f.id AND o.state <> 'published' AND o.state <> 'parked'
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM published), (SELECT count(*) FROM failed)
@@ -93,7 +102,7 @@ SELECT (SELECT count(*) FROM published), (SELECT count(*) FROM failed)
 
 inline constexpr const char* kFinishDeleteSql = R"sql(
 WITH published AS (
-  DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND state = 'pending'
+  DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND state <> 'published' AND state <> 'parked'
   RETURNING 1
 ), failed AS (
   UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error,
@@ -103,7 +112,7 @@ WITH published AS (
                                       ELSE 'epoch'::timestamptz + f.retry_us * interval '1 microsecond' END
   FROM unnest($2::bigint[], $3::text[], $4::boolean[], $5::bigint[])
        AS f(id, error, park, retry_us)
-  WHERE o.id = f.id AND o.state = 'pending'
+  WHERE o.id = f.id AND o.state <> 'published' AND o.state <> 'parked'
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM published), (SELECT count(*) FROM failed)
