@@ -54,8 +54,8 @@ struct ParkedRow {
 };
 
 /// Which parked rows to requeue (OutboxAdmin::Requeue): the rows `ids`, or,
-/// when ids is empty, every parked row of `topic`. One of the two must be
-/// given.
+/// when ids is empty, every parked row of `topic`. Exactly one of the two
+/// must be given.
 struct RequeueRequest {
   std::vector<std::int64_t> ids;
   std::string topic;
@@ -104,7 +104,8 @@ class OutboxAdmin {
 
   /// Makes parked rows pending again (see RequeueRequest). Throws
   /// AdminArgumentError, changing nothing, when neither ids nor a topic is
-  /// given or when an id is not a parked row (the message lists them).
+  /// given, when both are, or when an id is not a parked row (the message
+  /// lists them). A topic with no parked row requeues nothing.
   virtual RequeueResult Requeue(const RequeueRequest& request) = 0;
 
   /// Deletes the parked rows parked before `parked_before` (a row without a

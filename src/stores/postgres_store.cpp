@@ -7,27 +7,12 @@
 #include <utility>
 
 #include "stores/pg_connection.h"
+#include "stores/pg_migrate.h"
 #include "stores/pg_notify.h"
-#include "stores/postgres_migrations.h"
 #include "stores/postgres_round_sql.h"
 
 namespace dispatch {
 namespace {
-
-// Key of the transaction-scoped advisory lock that serializes migrations. A
-// single bigint key: the key locks of a claim use two int4 keys, which
-// PostgreSQL keeps in a separate space.
-constexpr const char* kMigrateSql = R"sql(
-SELECT pg_advisory_xact_lock(8031453476610911597)  -- "outbox-m" in ASCII
-)sql";
-
-constexpr const char* kMigrationsTableSql = R"sql(
-CREATE TABLE IF NOT EXISTS outbox_schema_migrations (
-  version    integer     PRIMARY KEY,
-  name       text        NOT NULL,
-  applied_at timestamptz NOT NULL DEFAULT now()
-)
-)sql";
 
 // Run after every connect: a reconnected session listens again.
 std::string SessionSetup(const PostgresStoreOptions& options) {
@@ -185,28 +170,7 @@ PostgresStore::~PostgresStore() { Release(); }
 void PostgresStore::Migrate() {
   Release();
   impl_->Ready();
-  pg::Connection& c = impl_->connection;
-  c.Exec("migrate (begin)", "BEGIN");
-  try {
-    c.Exec("migrate (taking the migration lock)", kMigrateSql);
-    c.Exec("migrate (creating outbox_schema_migrations)", kMigrationsTableSql);
-    const pg::Result applied = c.Exec("migrate (reading applied versions)",
-                                      "SELECT version FROM outbox_schema_migrations");
-    std::unordered_set<std::int32_t> versions;
-    for (int i = 0; i < PQntuples(applied.get()); ++i)
-      versions.insert(pg::Int32(applied.get(), i, 0));
-    for (const pg::Migration& m : pg::Migrations()) {
-      if (versions.count(m.version)) continue;
-      const std::string what = std::string("migrate (applying ") + m.name + ")";
-      c.ExecScript(what, m.sql);
-      c.Exec(what, "INSERT INTO outbox_schema_migrations (version, name) VALUES ($1, $2)",
-             pg::Params().Int(m.version).Bytes(m.name));
-    }
-    c.Exec("migrate (commit)", "COMMIT");
-  } catch (const StoreError&) {
-    c.ExecQuietly("ROLLBACK");
-    throw;
-  }
+  pg::Migrate(impl_->connection);
   impl_->CheckWake();
 }
 

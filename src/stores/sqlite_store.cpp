@@ -7,9 +7,14 @@
 #include <limits>
 #include <mutex>
 
+#include "stores/sqlite_db.h"
+
 namespace dispatch {
 namespace {
 
+using sqlite::FromMs;
+using sqlite::Statement;
+using sqlite::ToMs;
 using SystemClock = std::chrono::system_clock;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -18,37 +23,6 @@ using SteadyClock = std::chrono::steady_clock;
 // shared memory (no disk I/O, microseconds), so reading it every 5 ms costs
 // little and keeps a woken row's delay below the 10 ms of poll_min.
 constexpr auto kDataVersionPoll = std::chrono::milliseconds(5);
-
-// The column names and states are PostgreSQL's (sql/postgres/001_outbox.sql);
-// the types are SQLite's own: times are INTEGER milliseconds since the epoch.
-// `key` is a keyword SQLite (and PostgreSQL) accept as a column name unquoted.
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS outbox (
-  id           INTEGER PRIMARY KEY AUTOINCREMENT,
-  key          TEXT    NOT NULL,
-  topic        TEXT    NOT NULL,
-  payload      BLOB    NOT NULL,
-  headers      BLOB    NOT NULL DEFAULT x'',
-  created_at   INTEGER NOT NULL,
-  retry_at     INTEGER NOT NULL DEFAULT 0,
-  published_at INTEGER,
-  attempts     INTEGER NOT NULL DEFAULT 0,
-  last_error   TEXT,
-  state        TEXT    NOT NULL DEFAULT 'pending'
-               CHECK (state IN ('pending', 'published', 'parked'))
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS outbox_pending_key ON outbox (key, id)
-  WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS outbox_pending_created ON outbox (created_at)
-  WHERE state = 'pending';
--- The pending rows that failed and wait for a retry (normally none): the
--- claim's check for an earlier row of a key that is not due probes this
--- instead of walking the key's pending rows, which made a claim of a hot
--- key's rows quadratic in the rows claimed.
-CREATE INDEX IF NOT EXISTS outbox_pending_retry ON outbox (key, id)
-  WHERE state = 'pending' AND retry_at > 0;
-)sql";
 
 // A row is claimable when it is due and no earlier pending row of its key is
 // not due: each key yields the due prefix of its pending rows. The terms
@@ -63,110 +37,10 @@ WHERE state = 'pending' AND retry_at <= ?1
 ORDER BY id LIMIT ?2
 )sql";
 
-std::int64_t ToMs(SystemClock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-SystemClock::time_point FromMs(std::int64_t ms) {
-  return SystemClock::time_point(std::chrono::milliseconds(ms));
-}
-
-// One prepared statement; every failure is a StoreError naming the file and
-// the operation.
-class Statement {
- public:
-  Statement(sqlite3* db, const std::string& path, const char* sql, const char* what)
-      : db_(db), path_(path), what_(what) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) Fail();
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& Bind(int index, std::int64_t value) {
-    Check(sqlite3_bind_int64(stmt_, index, value));
-    return *this;
-  }
-  Statement& BindText(int index, const std::string& value) {
-    Check(sqlite3_bind_text(stmt_, index, value.data(), Size(value), SQLITE_TRANSIENT));
-    return *this;
-  }
-  Statement& BindBlob(int index, const std::string& value) {
-    // A zero-length blob must not bind as NULL (the columns are NOT NULL).
-    Check(sqlite3_bind_blob(stmt_, index, value.empty() ? "" : value.data(), Size(value),
-                            SQLITE_TRANSIENT));
-    return *this;
-  }
-  // True while it yields rows; false when done.
-  bool Step() {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc != SQLITE_DONE) Fail();
-    return false;
-  }
-  // Runs a statement that returns no rows, then resets it for reuse.
-  void Run() {
-    Step();
-    sqlite3_reset(stmt_);
-  }
-  // Runs a statement that changes exactly one row, then resets it for reuse.
-  void UpdateOne(std::int64_t id) {
-    Run();
-    if (sqlite3_changes(db_) != 1) {
-      throw StoreError("database \"" + path_ + "\": " + what_ + ": row " + std::to_string(id) +
-                       " is not pending");
-    }
-  }
-  bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
-  std::int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
-  std::string Bytes(int column) const {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
-             : std::string();
-  }
-
- private:
-  int Size(const std::string& value) {
-    if (value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-      throw StoreError("database \"" + path_ + "\": " + what_ + ": a value of " +
-                       std::to_string(value.size()) + " bytes is larger than SQLite accepts");
-    }
-    return static_cast<int>(value.size());
-  }
-  void Check(int rc) {
-    if (rc != SQLITE_OK) Fail();
-  }
-  [[noreturn]] void Fail() {
-    throw StoreError("database \"" + path_ + "\": " + what_ + ": " + sqlite3_errmsg(db_));
-  }
-
-  sqlite3* db_;
-  const std::string& path_;
-  std::string what_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
 }  // namespace
 
-SqliteStore::SqliteStore(const std::string& path) : path_(path) {
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  if (rc != SQLITE_OK) {
-    const std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw StoreError("cannot open database \"" + path + "\": " + why);
-  }
-  sqlite3_busy_timeout(db_, 1000);
+SqliteStore::SqliteStore(const std::string& path) : path_(path), db_(sqlite::OpenOutbox(path)) {
   try {
-    Exec("PRAGMA journal_mode=WAL", "set WAL mode");
-    Exec("PRAGMA synchronous=NORMAL", "set synchronous=NORMAL");
-    // Take the write lock once now, so a database held by another writer is
-    // reported at start rather than midway.
-    Exec("BEGIN IMMEDIATE", "lock for the schema");
-    Upgrade();
-    Exec(kSchema, "create the schema");
-    Exec("COMMIT", "commit the schema");
     seen_version_ = DataVersion();
   } catch (const StoreError&) {
     sqlite3_close(db_);
@@ -177,51 +51,7 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
 
 SqliteStore::~SqliteStore() { sqlite3_close(db_); }
 
-// A table made by an older version is brought to today's layout, inside the
-// constructor's transaction, so that a file is never left half upgraded; on a
-// current table (or none) it changes nothing.
-void SqliteStore::Upgrade() {
-  bool exists = false;
-  bool has_key = false;
-  bool has_aggregate_id = false;
-  bool has_retry_at = false;
-  {
-    // Finalized before the ALTERs below.
-    Statement columns(db_, path_, "SELECT name FROM pragma_table_info('outbox')",
-                      "read the schema");
-    while (columns.Step()) {
-      const std::string name = columns.Bytes(0);
-      exists = true;
-      has_key = has_key || name == "key";
-      has_aggregate_id = has_aggregate_id || name == "aggregate_id";
-      has_retry_at = has_retry_at || name == "retry_at";
-    }
-  }
-  if (!exists) return;
-  // Before 0.2.0 the key column was aggregate_id (PostgreSQL's is key).
-  // RENAME COLUMN rewrites the indexes, triggers and views that name it too.
-  if (has_aggregate_id && !has_key) {
-    Exec("ALTER TABLE outbox RENAME COLUMN aggregate_id TO key",
-         "rename the column aggregate_id to key (needs SQLite 3.25 or newer)");
-  }
-  if (!has_retry_at) {
-    Exec("ALTER TABLE outbox ADD COLUMN retry_at INTEGER NOT NULL DEFAULT 0",
-         "add the retry_at column");
-  }
-}
-
-void SqliteStore::Exec(const char* sql, const char* what) {
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
-  if (rc != SQLITE_OK) {
-    std::string why = err ? err : sqlite3_errstr(rc);
-    sqlite3_free(err);
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-      why = "it is locked by another process (" + why + ")";
-    }
-    throw StoreError("database \"" + path_ + "\": " + what + ": " + why);
-  }
-}
+void SqliteStore::Exec(const char* sql, const char* what) { sqlite::Exec(db_, path_, sql, what); }
 
 std::vector<OutboxRow> SqliteStore::Claim(std::size_t limit, SystemClock::time_point now) {
   if (claim_open_) {
@@ -274,11 +104,13 @@ void SqliteStore::Finish(const std::vector<std::int64_t>& published,
     for (std::int64_t id : published) mark.Bind(1, now).Bind(2, id).UpdateOne(id);
     Statement fail(db_, path_,
                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?1, retry_at = ?2, "
-                   "state = CASE WHEN ?3 THEN 'parked' ELSE 'pending' END "
+                   "state = CASE WHEN ?3 THEN 'parked' ELSE 'pending' END, "
+                   "parked_at = CASE WHEN ?3 THEN ?5 ELSE parked_at END "
                    "WHERE id = ?4 AND state = 'pending'",
                    "Finish: record a failure");
     for (const RowFailure& f : failures) {
       fail.BindText(1, f.error).Bind(2, ToMs(f.retry_at)).Bind(3, f.park ? 1 : 0).Bind(4, f.id);
+      fail.Bind(5, now);
       fail.UpdateOne(f.id);
     }
     Exec("COMMIT", "Finish: commit");

@@ -18,9 +18,9 @@ TEST(PostgresMigration, ConstructionAppliesTheMigrationAndRecordsItsVersion) {
   EXPECT_EQ(Query(db.Conninfo(),
                   "SELECT string_agg(version || ' ' || name, ',' ORDER BY version) "
                   "FROM outbox_schema_migrations"),
-            "1 001_outbox.sql,2 002_notify.sql,3 003_claim.sql");
+            "1 001_outbox.sql,2 002_notify.sql,3 003_claim.sql,4 004_operator.sql");
   EXPECT_EQ(Query(db.Conninfo(), "SELECT count(*) FROM pg_indexes WHERE tablename = 'outbox'"),
-            "4");
+            "5");
 }
 
 TEST(PostgresMigration, MigratingAgainChangesNothing) {
@@ -29,7 +29,7 @@ TEST(PostgresMigration, MigratingAgainChangesNothing) {
   store.Append({Row("a")});
   store.Migrate();
   PostgresStore second(db.Conninfo());
-  EXPECT_EQ(Query(db.Conninfo(), "SELECT count(*) FROM outbox_schema_migrations"), "3");
+  EXPECT_EQ(Query(db.Conninfo(), "SELECT count(*) FROM outbox_schema_migrations"), "4");
   EXPECT_EQ(store.Count().pending, 1);
 }
 
@@ -53,7 +53,7 @@ TEST(PostgresMigration, StoresStartingAtOnceOnAnEmptyDatabaseApplyItOnce) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failed, 0);
-  EXPECT_EQ(Query(db.Conninfo(), "SELECT count(*) FROM outbox_schema_migrations"), "3");
+  EXPECT_EQ(Query(db.Conninfo(), "SELECT count(*) FROM outbox_schema_migrations"), "4");
 }
 
 TEST(PostgresMigration, AStoreWithoutMigrationNamesTheMissingTable) {

@@ -122,7 +122,7 @@ TEST(SqliteStore, SchemaKeepsRetryAtAndCreatedAtInMillisecondsSinceTheEpoch) {
   RawConnection raw(file.path());
   EXPECT_THAT(raw.Column("SELECT name FROM pragma_table_info('outbox') ORDER BY cid"),
               ElementsAre("id", "key", "topic", "payload", "headers", "created_at", "retry_at",
-                          "published_at", "attempts", "last_error", "state"));
+                          "published_at", "attempts", "last_error", "state", "parked_at"));
   EXPECT_THAT(raw.Column("SELECT retry_at FROM outbox"), ElementsAre("4102444800000"));
   EXPECT_GE(std::stoll(raw.Column("SELECT created_at FROM outbox").at(0)), before);
   EXPECT_THAT(raw.Column("SELECT attempts || ' ' || last_error || ' ' || state FROM outbox"),
@@ -212,7 +212,7 @@ TEST(SqliteStore, OpensAFileOfTheLayoutBefore020AndRenamesAggregateIdToKey) {
   RawConnection raw(file.path());
   EXPECT_THAT(raw.Column("SELECT name FROM pragma_table_info('outbox') ORDER BY cid"),
               ElementsAre("id", "key", "topic", "payload", "headers", "created_at", "retry_at",
-                          "published_at", "attempts", "last_error", "state"));
+                          "published_at", "attempts", "last_error", "state", "parked_at"));
   // The key index follows the column.
   EXPECT_THAT(raw.Column("SELECT sql FROM sqlite_master WHERE name = 'outbox_pending_key'"),
               ElementsAre(HasSubstr("(key, id)")));

@@ -46,6 +46,7 @@ namespace dispatch {
 /// | published_at | INTEGER | ms since the epoch, or NULL |
 /// | attempts | INTEGER | failed publishes |
 /// | last_error | TEXT | the last failure's message |
+/// | parked_at | INTEGER | ms since the epoch when Finish parked it, or NULL |
 /// | state | TEXT | 'pending', 'published' or 'parked' |
 ///
 /// A service appends rows with its own INSERT in its business transaction
@@ -55,8 +56,8 @@ class SqliteStore final : public OutboxStore {
   /// Opens (creating if needed) the database at `path` (":memory:" for a
   /// private in-memory one) and creates the table, or upgrades a table made
   /// by an older version in one transaction: `aggregate_id` (before 0.2.0)
-  /// is renamed `key` (SQLite 3.25 or newer), and a missing `retry_at` is
-  /// added. Throws StoreError naming the path when the file cannot be opened,
+  /// is renamed `key` (SQLite 3.25 or newer), and a missing `retry_at` or
+  /// `parked_at` is added. Throws StoreError naming the path when the file cannot be opened,
   /// the upgrade fails, or another connection holds its write lock for more
   /// than 1 s.
   explicit SqliteStore(const std::string& path);
@@ -103,7 +104,6 @@ class SqliteStore final : public OutboxStore {
 
  private:
   void Exec(const char* sql, const char* what);
-  void Upgrade();
   std::int64_t DataVersion();
   std::string path_;
   sqlite3* db_ = nullptr;
