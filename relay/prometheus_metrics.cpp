@@ -147,9 +147,6 @@ void AddRetention(Families& f, const RelaySnapshot& s) {
   f.Counter("dispatch_relay_retention_rows_deleted_total",
             "Published rows deleted by the retention job.", n(r.deleted));
   f.Counter("dispatch_relay_retention_errors_total", "Retention batches that failed.", n(r.errors));
-  f.Counter("dispatch_relay_retention_skipped_busy_total",
-            "Retention batches skipped because another relay's batch was running.",
-            n(r.skipped_busy));
   f.Gauge("dispatch_relay_retention_last_batch_seconds", "Duration of the last retention batch.",
           r.last_batch_seconds);
 }

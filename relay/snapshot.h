@@ -18,7 +18,6 @@ struct RetentionMetrics {
   std::uint64_t batches = 0;       // DeletePublished calls that ran
   std::uint64_t deleted = 0;       // published rows deleted
   std::uint64_t errors = 0;        // batches that threw StoreError
-  std::uint64_t skipped_busy = 0;  // batches that found another relay's batch running
   double last_batch_seconds = 0;   // how long the last batch took
 };
 

@@ -4,8 +4,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "dispatch/stores/postgres_admin.h"
 #include "dispatch/stores/postgres_store.h"
 #if defined(DISPATCH_RELAY_WITH_SQLITE)
+#include "dispatch/stores/sqlite_admin.h"
 #include "dispatch/stores/sqlite_store.h"
 #endif
 
@@ -57,18 +59,16 @@ std::unique_ptr<OutboxStore> MakeStore(const StoreConfig& config) {
 }
 
 std::unique_ptr<OutboxAdmin> MakeAdmin(const StoreConfig& config) {
-  StoreConfig admin = config;
-  admin.postgres.listen = false;
-  std::unique_ptr<OutboxStore> store = MakeStore(admin);
-  auto* as_admin = dynamic_cast<OutboxAdmin*>(store.get());
-  if (as_admin == nullptr) {
-    throw std::runtime_error(
-        "this build's store does not implement the operator commands (dispatch::OutboxAdmin)");
+  if (config.kind == StoreKind::kSqlite) {
+#if defined(DISPATCH_RELAY_WITH_SQLITE)
+    return std::make_unique<SqliteAdmin>(config.path);
+#else
+    throw std::runtime_error("store.kind \"sqlite\": this dispatch-relay was built without SQLite");
+#endif
   }
-  // The same object, now owned through its OutboxAdmin side (a virtual
-  // destructor either way).
-  (void)store.release();
-  return std::unique_ptr<OutboxAdmin>(as_admin);
+  // The schema is the relay's store's to migrate (store.migrate), not an
+  // operator command's.
+  return std::make_unique<PostgresAdmin>(WithPassword(config.conninfo, config.password));
 }
 
 }  // namespace dispatch::relay

@@ -15,9 +15,9 @@ namespace dispatch::relay {
 // StoreError, or std::runtime_error when this build lacks the store kind.
 std::unique_ptr<OutboxStore> MakeStore(const StoreConfig& config);
 
-// A store for operator commands and retention: no LISTEN. Throws as
-// MakeStore does, and std::runtime_error when the store does not implement
-// OutboxAdmin.
+// The operator interface on a connection of its own (PostgresAdmin,
+// SqliteAdmin), for the retention job and each operator command. Throws as
+// MakeStore does.
 std::unique_ptr<OutboxAdmin> MakeAdmin(const StoreConfig& config);
 
 }  // namespace dispatch::relay

@@ -52,7 +52,6 @@ RelaySnapshot FullSnapshot() {
   s.retention.batches = 20;
   s.retention.deleted = 50000;
   s.retention.errors = 1;
-  s.retention.skipped_busy = 4;
   s.retention.last_batch_seconds = 0.25;
   s.retention_enabled = true;
   s.started = std::chrono::steady_clock::now() - 100s;
@@ -82,7 +81,7 @@ TEST(PrometheusMetrics, NamesFollowPrometheusConventions) {
     EXPECT_EQ(total, f.type == MetricType::Counter) << f.name;
     EXPECT_EQ(f.name.find("_ms"), std::string::npos) << f.name << ": seconds are the base unit";
   }
-  EXPECT_EQ(families.size(), 26u);
+  EXPECT_EQ(families.size(), 25u);
 }
 
 TEST(PrometheusMetrics, DispatcherCountersAndGaugesCarryTheSnapshotsValues) {
@@ -108,7 +107,6 @@ TEST(PrometheusMetrics, DispatcherCountersAndGaugesCarryTheSnapshotsValues) {
   EXPECT_EQ(counter("dispatch_relay_retention_batches_total"), 20);
   EXPECT_EQ(counter("dispatch_relay_retention_rows_deleted_total"), 50000);
   EXPECT_EQ(counter("dispatch_relay_retention_errors_total"), 1);
-  EXPECT_EQ(counter("dispatch_relay_retention_skipped_busy_total"), 4);
   EXPECT_EQ(gauge("dispatch_relay_retention_last_batch_seconds"), 0.25);
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();

@@ -17,13 +17,14 @@ namespace dispatch::relay::test {
 
 Finished RunRelay(const std::vector<std::string>& args, const std::vector<std::string>& env,
                   std::chrono::seconds timeout) {
-  // Its whole stdout, to the end: ChildProcess reads lines, and the
+  // Its whole stdout and stderr, to the end: ChildProcess reads lines, and the
   // effective configuration has blank ones.
   int out[2];
   if (pipe(out) != 0) throw std::runtime_error("pipe failed");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
   posix_spawn_file_actions_addclose(&actions, out[0]);
   std::vector<std::string> env_strings = env;
   for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);

@@ -11,7 +11,7 @@ namespace dispatch::relay::test {
 
 struct Finished {
   int exit_code = -1;  // -1: it did not exit normally
-  std::string output;  // its stdout
+  std::string output;  // its stdout and stderr, interleaved
 };
 
 // Runs dispatch-relay with `args` and `env` ("NAME=value") to its end;
