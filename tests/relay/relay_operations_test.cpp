@@ -4,8 +4,6 @@
 // with scripts/postgres_cluster.py --durable --tls, and these tests halt it
 // as a crash would (pg_ctl stop -m immediate) and start it again.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,21 +51,6 @@ void Cluster(const std::string& command) {
   const std::string cmd = std::string("python3 ") + DISPATCH_POSTGRES_SCRIPT + " " + command +
                           " --dir " + ClusterDir() + " > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-}
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    throw std::runtime_error("no free port");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // A database of its own on the durable server, dropped at the end.
