@@ -15,10 +15,10 @@ namespace dispatch::relay {
 
 // The retention job's counters (retention.cpp).
 struct RetentionMetrics {
-  std::uint64_t batches = 0;       // DeletePublished calls that ran
-  std::uint64_t deleted = 0;       // published rows deleted
-  std::uint64_t errors = 0;        // batches that threw StoreError
-  double last_batch_seconds = 0;   // how long the last batch took
+  std::uint64_t batches = 0;      // DeletePublished calls that ran
+  std::uint64_t deleted = 0;      // published rows deleted
+  std::uint64_t errors = 0;       // batches that threw StoreError
+  double last_batch_seconds = 0;  // how long the last batch took
 };
 
 struct RelaySnapshot {
