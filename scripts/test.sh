@@ -22,6 +22,9 @@
 # embedded-cluster soak is `slow` with a million messages; the sanitizer
 # builds run it with 200,000 under another name, without that label
 # (tests/CMakeLists.txt).
+# Every build runs the relay's tests (label `relay`: dispatch-relay as a
+# child process on PostgreSQL and the embedded cluster, its HTTP endpoint
+# scraped by a real Prometheus; docs/testing.md, "dispatch-relay").
 # Set DISPATCH_KAFKA_TEST_BUILDS="release" (for example) to run fewer
 # builds. Each build is the CMake preset of its name (CMakePresets.json), so
 # a developer reproduces it with `cmake --preset asan`.
