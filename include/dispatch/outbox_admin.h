@@ -35,30 +35,30 @@ struct OutboxStatus {
   /// statistics when published_is_estimate is true (PostgreSQL), exact
   /// otherwise.
   std::int64_t published = 0;
-  bool published_is_estimate = false;
+  bool published_is_estimate = false;  ///< whether `published` is an estimate
   /// The creation time of the oldest pending row; nullopt when none is.
   std::optional<std::chrono::system_clock::time_point> oldest_pending;
 };
 
 /// One parked row as an operator sees it (OutboxAdmin::Parked).
 struct ParkedRow {
-  std::int64_t id = 0;
-  std::string key;
-  std::string topic;
+  std::int64_t id = 0;     ///< the row's id
+  std::string key;         ///< its Kafka key
+  std::string topic;       ///< its Kafka topic
   int attempts = 0;        ///< failed publishes, the last of them the one that parked it
   std::string last_error;  ///< that publish's Result::message
   /// When it was parked; nullopt for a row parked by a relay that did not
   /// record it (before migration 004).
   std::optional<std::chrono::system_clock::time_point> parked_at;
-  std::chrono::system_clock::time_point created_at;
+  std::chrono::system_clock::time_point created_at;  ///< when the service wrote it
 };
 
 /// Which parked rows to requeue (OutboxAdmin::Requeue): the rows `ids`, or,
 /// when ids is empty, every parked row of `topic`. Exactly one of the two
 /// must be given.
 struct RequeueRequest {
-  std::vector<std::int64_t> ids;
-  std::string topic;
+  std::vector<std::int64_t> ids;  ///< the parked rows to requeue
+  std::string topic;              ///< or, with no ids, every parked row of this topic
   /// A parked row was skipped and its key went on, so when later rows of
   /// its key were already published the requeued row reaches Kafka after
   /// them. Without this flag such a request changes nothing and names the

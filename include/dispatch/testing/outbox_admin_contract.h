@@ -49,7 +49,7 @@ namespace dispatch::testing {
 template <typename Harness>
 class OutboxAdminContract : public ::testing::Test {
  protected:
-  using Clock = std::chrono::system_clock;
+  using Clock = std::chrono::system_clock;  ///< the stores' clock
 
   /// Appends a pending row of `key` to `topic` through the harness.
   std::int64_t Append(const std::string& key, const std::string& topic = "orders") {
@@ -111,8 +111,9 @@ class OutboxAdminContract : public ::testing::Test {
     return request;
   }
 
-  OutboxStore& store() { return harness_.Store(); }
-  OutboxAdmin& admin() { return harness_.Admin(); }
+  OutboxStore& store() { return harness_.Store(); }  ///< the harness's store
+  OutboxAdmin& admin() { return harness_.Admin(); }  ///< its operator interface
+  /// The ids of the rows in `state`, ascending.
   std::vector<std::int64_t> Ids(RowState state) { return harness_.Ids(state); }
 
   Harness harness_;  ///< a fresh one per test
