@@ -276,18 +276,17 @@ TEST_F(RelayAdmin, RetentionDeletesOldPublishedRowsOnlyAndStatusAndPurgeAgree) {
   EXPECT_EQ(ValueOf(HttpGet(port, "/metrics").body, "dispatch_relay_retention_rows_deleted_total"),
             3);
 
-  // status: pending and parked exact; published an estimate from the
-  // statistics, which catch up within PostgreSQL's stats flush interval.
-  Finished status;
-  const bool agrees = WaitFor(
-      [&] {
-        status = Command("status");
-        return status.exit_code == 0 && ValueOf(status.output, "pending") == 2 &&
-               ValueOf(status.output, "parked") == 2 && ValueOf(status.output, "published") == 3;
-      },
-      60s);
-  EXPECT_TRUE(agrees) << status.output;
-  EXPECT_NE(status.output.find("published 3 (estimate)"), std::string::npos) << status.output;
+  // status: pending and parked exact. Published is an estimate from
+  // pg_stat_user_tables.n_live_tup, which in one run of four still counted
+  // the 3 deleted rows after 60 s (reported): only its presence is checked.
+  const Finished status = Command("status");
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_EQ(ValueOf(status.output, "pending"), CountSql("pending")) << status.output;
+  EXPECT_EQ(ValueOf(status.output, "parked"), CountSql("parked")) << status.output;
+  EXPECT_EQ(ValueOf(status.output, "pending"), 2) << status.output;
+  EXPECT_EQ(ValueOf(status.output, "parked"), 2) << status.output;
+  EXPECT_TRUE(ValueOf(status.output, "published").has_value()) << status.output;
+  EXPECT_NE(status.output.find(" (estimate)\n"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("oldest_pending_age 2h"), std::string::npos) << status.output;
 
   // purge: the row parked 2 h ago goes, the one parked minutes ago stays.
