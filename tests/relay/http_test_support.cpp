@@ -14,7 +14,10 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -42,6 +45,23 @@ bool WaitFor(pid_t pid, int& status, std::chrono::milliseconds bound) {
     if (std::chrono::steady_clock::now() >= until) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+// Writes the server's config under `dir` and returns its command line.
+std::vector<std::string> PrometheusArgs(const std::filesystem::path& dir, int port,
+                                        int target_port) {
+  std::ofstream config(dir / "prometheus.yml");
+  config << "global:\n"
+            "  scrape_interval: 1s\n"
+            "  scrape_timeout: 1s\n"
+            "scrape_configs:\n"
+            "  - job_name: dispatch-relay\n"
+            "    static_configs:\n"
+            "      - targets: ['127.0.0.1:"
+         << target_port << "']\n";
+  return {"--config.file=" + (dir / "prometheus.yml").string(),
+          "--storage.tsdb.path=" + (dir / "data").string(),
+          "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"};
 }
 
 }  // namespace
@@ -162,6 +182,28 @@ bool ServerProcess::Exited() {
   int status = 0;
   if (pid_ > 0 && waitpid(pid_, &status, WNOHANG) == pid_) pid_ = -1;
   return pid_ <= 0;
+}
+
+PrometheusServer::PrometheusServer(const std::string& binary, const std::filesystem::path& dir,
+                                   int target_port)
+    : dir_(dir),
+      port_(FreePort()),
+      process_(binary, PrometheusArgs(dir, port_, target_port), dir / "prometheus.log") {}
+
+std::string PrometheusServer::Log() const {
+  std::ifstream in(dir_ / "prometheus.log");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string PrometheusServer::QueryValue(const std::string& query, std::string& last_answer) const {
+  const HttpAnswer a = HttpGet(port_, "/api/v1/query?query=" + query);
+  last_answer = a.status == 0 ? a.error : a.body;
+  if (a.status != 200) return "";
+  const nlohmann::json j = nlohmann::json::parse(a.body, nullptr, false);
+  if (j.is_discarded() || j.value("status", "") != "success") return "";
+  const nlohmann::json& result = j["data"]["result"];
+  if (!result.is_array() || result.empty()) return "";
+  return result[0]["value"][1].get<std::string>();
 }
 
 int FreePort() {

@@ -1,5 +1,6 @@
 // Plumbing of the relay's HTTP tests: an HTTP client (civetweb's), a child
-// process with its input and output, a free port, a temporary folder.
+// process with its input and output, a free port, a temporary folder, a
+// Prometheus server that scrapes one target.
 #pragma once
 
 #include <sys/types.h>
@@ -46,6 +47,28 @@ class ServerProcess {
 
  private:
   pid_t pid_ = -1;
+};
+
+// A real Prometheus server (Debian's /usr/bin/prometheus at `binary`) on a
+// free loopback port, with its config and storage under `dir`, scraping
+// 127.0.0.1:<target_port> every second as job "dispatch-relay". A Prometheus
+// service on this machine (Debian's listens on 9090) is neither used nor
+// touched. The destructor stops it.
+class PrometheusServer {
+ public:
+  PrometheusServer(const std::string& binary, const std::filesystem::path& dir, int target_port);
+  // Whether it has exited; false while it runs.
+  bool Exited() { return process_.Exited(); }
+  // Its log so far (for a failure message).
+  std::string Log() const;
+  // The value of the instant query's first sample (`query` URL-encoded), or
+  // "" while there is none; `last_answer` gets the answer's body or error.
+  std::string QueryValue(const std::string& query, std::string& last_answer) const;
+
+ private:
+  std::filesystem::path dir_;
+  int port_;
+  ServerProcess process_;
 };
 
 // A loopback port that was free a moment ago.
