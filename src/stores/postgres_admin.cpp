@@ -69,7 +69,7 @@ struct PostgresAdmin::Impl {
   admin::RetentionWalk walk;
 };
 
-PostgresAdmin::PostgresAdmin(const std::string& conninfo, PostgresAdminOptions options)
+PostgresAdmin::PostgresAdmin(const std::string& conninfo, const PostgresAdminOptions& options)
     : impl_(std::make_unique<Impl>(conninfo, options)) {
   if (options.migrate) pg::Migrate(impl_->connection, impl_->table);
 }

@@ -163,7 +163,7 @@ struct PostgresStore::Impl {
   std::atomic<std::uint64_t> keys_skipped{0};
 };
 
-PostgresStore::PostgresStore(const std::string& conninfo, PostgresStoreOptions options)
+PostgresStore::PostgresStore(const std::string& conninfo, const PostgresStoreOptions& options)
     : impl_(std::make_unique<Impl>(conninfo, options)) {
   if (options.migrate) {
     Migrate();  // checks the trigger

@@ -67,7 +67,7 @@ class PostgresAdmin final : public OutboxAdmin {
   /// Connects with a libpq connection string and, with options.migrate,
   /// applies the migrations. Throws StoreError; std::invalid_argument when
   /// options.table is not a name allowed there.
-  explicit PostgresAdmin(const std::string& conninfo, PostgresAdminOptions options = {});
+  explicit PostgresAdmin(const std::string& conninfo, const PostgresAdminOptions& options = {});
   ~PostgresAdmin() override;
   PostgresAdmin(const PostgresAdmin&) = delete;
   PostgresAdmin& operator=(const PostgresAdmin&) = delete;

@@ -105,7 +105,7 @@ class PostgresStore final : public OutboxStore {
   /// postgresql:// URI) and, unless options.migrate is off, applies the
   /// migrations. Throws StoreError; std::invalid_argument when
   /// options.table is not a name allowed there.
-  explicit PostgresStore(const std::string& conninfo, PostgresStoreOptions options = {});
+  explicit PostgresStore(const std::string& conninfo, const PostgresStoreOptions& options = {});
   ~PostgresStore() override;
   PostgresStore(const PostgresStore&) = delete;
   PostgresStore& operator=(const PostgresStore&) = delete;
