@@ -63,12 +63,17 @@ void LoadStore(ConfigLoader& in, StoreConfig& store) {
                "the SQLite database file, required when store.kind is \"sqlite\"",
                in.OriginOf("store", "path"));
   }
-  // The stores of this version know the table by this name only.
-  if (store.table != "outbox") {
+  // SQLite's store knows its table by this name only; PostgreSQL's takes
+  // any name its rule allows (PostgresStoreOptions::table).
+  if (store.kind == StoreKind::kSqlite && store.table != "outbox") {
     in.Problem("store.table", Quote(store.table),
-               "\"outbox\": this version's stores do not support another table name yet",
+               "\"outbox\" when store.kind is \"sqlite\" (the SQLite store has no other table "
+               "name)",
                in.OriginOf("store", "table"));
+  } else if (const std::string error = PostgresTableNameError(store.table); !error.empty()) {
+    in.Problem("store.table", Quote(store.table), error, in.OriginOf("store", "table"));
   }
+  store.postgres.table = store.table;
   if (store.postgres.claim_idle_timeout.count() < 0) {
     in.Problem("store.claim_idle_timeout", in.ValueOf("store", "claim_idle_timeout"),
                "a duration of 0 (the server's setting) or more",

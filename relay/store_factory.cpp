@@ -68,7 +68,9 @@ std::unique_ptr<OutboxAdmin> MakeAdmin(const StoreConfig& config) {
   }
   // The schema is the relay's store's to migrate (store.migrate), not an
   // operator command's.
-  return std::make_unique<PostgresAdmin>(WithPassword(config.conninfo, config.password));
+  PostgresAdminOptions options;
+  options.table = config.table;
+  return std::make_unique<PostgresAdmin>(WithPassword(config.conninfo, config.password), options);
 }
 
 }  // namespace dispatch::relay

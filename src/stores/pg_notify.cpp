@@ -42,13 +42,8 @@ class StopSignal {
 
 }  // namespace
 
-bool NotifyTriggerEnabled(Connection& connection) {
-  // tgenabled: 'O' fires in ordinary sessions, 'A' always, 'R' only in
-  // replica sessions, 'D' never.
-  const Result r = connection.Exec(
-      "checking the notify trigger",
-      "SELECT coalesce((SELECT tgenabled IN ('O', 'A') FROM pg_trigger "
-      "WHERE tgrelid = to_regclass('outbox') AND tgname = 'outbox_notify'), false)");
+bool NotifyTriggerEnabled(Connection& connection, const char* check_sql) {
+  const Result r = connection.Exec("checking the notify trigger", check_sql);
   return Bool(r.get(), 0, 0);
 }
 

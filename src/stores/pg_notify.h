@@ -11,14 +11,25 @@
 
 namespace dispatch::pg {
 
+// The statements below are written for the table `outbox`; a store runs
+// them through ForTable (table_names.h), which makes the channel
+// dispatch_<table> and the trigger <table>_notify.
+
 // The statement that subscribes a session to the trigger's channel; part of
 // the session setup, so that a reconnect listens again.
 inline constexpr const char* kListenSql = "LISTEN dispatch_outbox";
 
 // Whether the outbox table has the trigger outbox_notify and it fires in an
-// ordinary session (not disabled, not replica-only). False when there is no
-// outbox table yet. Throws StoreError.
-bool NotifyTriggerEnabled(Connection& connection);
+// ordinary session (tgenabled: 'O' fires in ordinary sessions, 'A' always,
+// 'R' only in replica sessions, 'D' never). False when there is no outbox
+// table yet.
+inline constexpr const char* kNotifyTriggerEnabledSql =
+    "SELECT coalesce((SELECT tgenabled IN ('O', 'A') FROM pg_trigger "
+    "WHERE tgrelid = to_regclass('outbox') AND tgname = 'outbox_notify'), false)";
+
+// Runs `check_sql` (kNotifyTriggerEnabledSql for the store's table). Throws
+// StoreError.
+bool NotifyTriggerEnabled(Connection& connection, const char* check_sql);
 
 // Takes the notifications that arrived so far; true when there was one.
 // False, too, when the connection broke.

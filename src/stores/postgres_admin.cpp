@@ -9,6 +9,7 @@
 #include "stores/pg_migrate.h"
 #include "stores/postgres_admin_sql.h"
 #include "stores/retention_walk.h"
+#include "stores/table_names.h"
 
 namespace dispatch {
 namespace {
@@ -37,7 +38,9 @@ bool IsNull(const pg::Result& r, int row, int column) {
 
 struct PostgresAdmin::Impl {
   Impl(const std::string& conninfo, const PostgresAdminOptions& options)
-      : connection(conninfo, SessionSetup(options)) {
+      : table((pg::CheckTableName("PostgresAdminOptions::table", options.table), options.table)),
+        sql(table),
+        connection(conninfo, SessionSetup(options)) {
     connection.Prepare(false);  // rare commands: nothing to gain
   }
 
@@ -60,20 +63,22 @@ struct PostgresAdmin::Impl {
     }
   }
 
+  const std::string table;
+  const pg::AdminSql sql;
   pg::Connection connection;
   admin::RetentionWalk walk;
 };
 
-PostgresAdmin::PostgresAdmin(const std::string& conninfo, PostgresAdminOptions options)
+PostgresAdmin::PostgresAdmin(const std::string& conninfo, const PostgresAdminOptions& options)
     : impl_(std::make_unique<Impl>(conninfo, options)) {
-  if (options.migrate) pg::Migrate(impl_->connection);
+  if (options.migrate) pg::Migrate(impl_->connection, impl_->table);
 }
 
 PostgresAdmin::~PostgresAdmin() = default;
 
 OutboxStatus PostgresAdmin::Status() {
   impl_->connection.Reconnect();
-  const pg::Result r = impl_->connection.Exec("status", pg::kStatusSql);
+  const pg::Result r = impl_->connection.Exec("status", impl_->sql.status.c_str());
   OutboxStatus status;
   status.pending = pg::Int64(r.get(), 0, 0);
   status.parked = pg::Int64(r.get(), 0, 1);
@@ -90,7 +95,7 @@ std::vector<ParkedRow> PostgresAdmin::Parked(std::size_t limit, const std::strin
   admin::CheckAfterId(after_id);
   impl_->connection.Reconnect();
   const pg::Result r = impl_->connection.Exec(
-      "listing parked rows", pg::kParkedSql,
+      "listing parked rows", impl_->sql.parked.c_str(),
       pg::Params().Int(after_id).Bytes(topic).Int(static_cast<std::int64_t>(limit)));
   std::vector<ParkedRow> rows;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -112,7 +117,7 @@ RequeueResult PostgresAdmin::Requeue(const RequeueRequest& request) {
   return impl_->InTransaction("requeue", [&] {
     pg::Connection& c = impl_->connection;
     const pg::Result selected =
-        c.Exec("requeue (selecting parked rows)", pg::kRequeueSelectSql,
+        c.Exec("requeue (selecting parked rows)", impl_->sql.requeue_select.c_str(),
                pg::Params().IntArray(wanted).Bytes(request.ids.empty() ? request.topic : ""));
     std::vector<std::int64_t> found;
     RequeueResult result;
@@ -127,8 +132,8 @@ RequeueResult PostgresAdmin::Requeue(const RequeueRequest& request) {
     if (found.empty() || (!result.out_of_order.empty() && !request.allow_out_of_order)) {
       return result;  // commits a transaction that changed nothing
     }
-    const pg::Result done =
-        c.Exec("requeue (making rows pending)", pg::kRequeueSql, pg::Params().IntArray(found));
+    const pg::Result done = c.Exec("requeue (making rows pending)", impl_->sql.requeue.c_str(),
+                                   pg::Params().IntArray(found));
     if (pg::Int64(done.get(), 0, 0) != static_cast<std::int64_t>(found.size())) {
       throw StoreError(c.Describe("requeue", "some selected rows were no longer parked"));
     }
@@ -144,7 +149,7 @@ std::int64_t PostgresAdmin::PurgeParked(Clock::time_point parked_before, std::si
   for (;;) {
     const std::int64_t n = impl_->InTransaction("purge", [&] {
       const pg::Result r = impl_->connection.Exec(
-          "purge (deleting parked rows)", pg::kPurgeSql,
+          "purge (deleting parked rows)", impl_->sql.purge.c_str(),
           pg::Params().Time(parked_before).Int(static_cast<std::int64_t>(batch)));
       return std::stoll(PQcmdTuples(r.get()));
     });
@@ -160,7 +165,7 @@ std::int64_t PostgresAdmin::DeletePublished(Clock::time_point published_before, 
     return impl_->InTransaction("retention", [&]() -> std::int64_t {
       pg::Connection& c = impl_->connection;
       const pg::Result locked =
-          c.Exec("retention (taking the retention lock)", pg::kRetentionLockSql);
+          c.Exec("retention (taking the retention lock)", impl_->sql.retention_lock.c_str());
       if (!pg::Bool(locked.get(), 0, 0)) return 0;  // another process's batch
       std::vector<std::int64_t> doomed;
       // Parked rows in a window are kept, so read on until the batch is
@@ -169,7 +174,7 @@ std::int64_t PostgresAdmin::DeletePublished(Clock::time_point published_before, 
       for (bool more = true; more && doomed.size() < batch && read < 4 * batch;) {
         const std::size_t asked = batch - doomed.size();
         const pg::Result window =
-            c.Exec("retention (reading rows in id order)", pg::kRetentionWindowSql,
+            c.Exec("retention (reading rows in id order)", impl_->sql.retention_window.c_str(),
                    pg::Params()
                        .Int(impl_->walk.Cursor())
                        .Time(published_before)
@@ -183,8 +188,9 @@ std::int64_t PostgresAdmin::DeletePublished(Clock::time_point published_before, 
         more = impl_->walk.Take(rows, asked, doomed);
       }
       if (doomed.empty()) return 0;
-      const pg::Result r = c.Exec("retention (deleting published rows)", pg::kRetentionDeleteSql,
-                                  pg::Params().IntArray(doomed));
+      const pg::Result r =
+          c.Exec("retention (deleting published rows)", impl_->sql.retention_delete.c_str(),
+                 pg::Params().IntArray(doomed));
       return std::stoll(PQcmdTuples(r.get()));
     });
   } catch (...) {

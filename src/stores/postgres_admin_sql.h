@@ -4,7 +4,15 @@
 // (001_outbox.sql) and parked rows (004_operator.sql), or the primary key.
 #pragma once
 
+#include <string>
+#include <string_view>
+
+#include "stores/table_names.h"
+
 namespace dispatch::pg {
+
+// Written for the table `outbox`; AdminSql rewrites them for the admin's
+// table (PostgresAdminOptions::table) once, when the admin is built.
 
 // Exact counts of pending and parked rows through their partial indexes,
 // the oldest pending row (an index lookup), the live rows as the
@@ -80,5 +88,26 @@ FROM outbox WHERE id > $1 ORDER BY id LIMIT $3
 inline constexpr const char* kRetentionDeleteSql = R"sql(
 DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND state = 'published'
 )sql";
+
+struct AdminSql {
+  explicit AdminSql(std::string_view table)
+      : status(ForTable(kStatusSql, table)),
+        parked(ForTable(kParkedSql, table)),
+        requeue_select(ForTable(kRequeueSelectSql, table)),
+        requeue(ForTable(kRequeueSql, table)),
+        purge(ForTable(kPurgeSql, table)),
+        retention_lock(ForTable(kRetentionLockSql, table)),
+        retention_window(ForTable(kRetentionWindowSql, table)),
+        retention_delete(ForTable(kRetentionDeleteSql, table)) {}
+
+  std::string status;
+  std::string parked;
+  std::string requeue_select;
+  std::string requeue;
+  std::string purge;
+  std::string retention_lock;
+  std::string retention_window;
+  std::string retention_delete;
+};
 
 }  // namespace dispatch::pg

@@ -3,6 +3,12 @@
 // mechanism" and "What a round costs the database", describe them.
 #pragma once
 
+#include <string>
+#include <string_view>
+
+#include "stores/pg_notify.h"
+#include "stores/table_names.h"
+
 namespace dispatch::pg {
 
 // Every statement of a round is prepared once per session (parsed and
@@ -121,5 +127,43 @@ SELECT (SELECT count(*) FROM published), (SELECT count(*) FROM failed)
 inline constexpr const char* kOldestPendingSql = R"sql(
 SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1
 )sql";
+
+inline constexpr const char* kAppendSql =
+    "INSERT INTO outbox (key, topic, payload, headers, created_at) "
+    "VALUES ($1, $2, $3, $4, coalesce($5, now())) RETURNING id";
+
+inline constexpr const char* kCountSql = "SELECT state, count(*) FROM outbox GROUP BY state";
+
+inline constexpr const char* kIdsSql =
+    "SELECT id FROM outbox WHERE state = $1 AND ($2::text = '' OR topic = $2::text) ORDER BY id";
+
+// A store's statements for its table (PostgresStoreOptions::table), each
+// rewritten once, when the store is built.
+struct StoreSql {
+  explicit StoreSql(std::string_view table)
+      : window(ForTable(kWindowSql, table)),
+        lock_keys(ForTable(kLockKeysSql, table)),
+        rows(ForTable(kRowsSql, table)),
+        finish_mark(ForTable(kFinishMarkSql, table)),
+        finish_delete(ForTable(kFinishDeleteSql, table)),
+        oldest_pending(ForTable(kOldestPendingSql, table)),
+        append(ForTable(kAppendSql, table)),
+        count(ForTable(kCountSql, table)),
+        ids(ForTable(kIdsSql, table)),
+        listen(ForTable(kListenSql, table)),
+        notify_trigger_enabled(ForTable(kNotifyTriggerEnabledSql, table)) {}
+
+  std::string window;
+  std::string lock_keys;
+  std::string rows;
+  std::string finish_mark;
+  std::string finish_delete;
+  std::string oldest_pending;
+  std::string append;
+  std::string count;
+  std::string ids;
+  std::string listen;
+  std::string notify_trigger_enabled;
+};
 
 }  // namespace dispatch::pg

@@ -10,12 +10,13 @@
 #include "stores/pg_migrate.h"
 #include "stores/pg_notify.h"
 #include "stores/postgres_round_sql.h"
+#include "stores/table_names.h"
 
 namespace dispatch {
 namespace {
 
 // Run after every connect: a reconnected session listens again.
-std::string SessionSetup(const PostgresStoreOptions& options) {
+std::string SessionSetup(const PostgresStoreOptions& options, const pg::StoreSql& statements) {
   std::string sql;
   if (options.claim_idle_timeout.count() > 0) {
     sql = "SET idle_in_transaction_session_timeout = " +
@@ -39,7 +40,7 @@ std::string SessionSetup(const PostgresStoreOptions& options) {
   sql +=
       "SET max_parallel_workers_per_gather = 0; SET plan_cache_mode = force_custom_plan; "
       "SET enable_seqscan = off; SET enable_bitmapscan = off;";
-  if (options.listen) sql += pg::kListenSql;
+  if (options.listen) sql += statements.listen;
   return sql;
 }
 
@@ -47,7 +48,9 @@ std::string SessionSetup(const PostgresStoreOptions& options) {
 
 struct PostgresStore::Impl {
   Impl(const std::string& conninfo, const PostgresStoreOptions& options)
-      : connection(conninfo, SessionSetup(options)),
+      : table((pg::CheckTableName("PostgresStoreOptions::table", options.table), options.table)),
+        sql(table),
+        connection(conninfo, SessionSetup(options, sql)),
         listen(options.listen),
         delete_published(options.published_rows == PublishedRows::kDelete) {
     connection.Prepare(options.prepare_statements);
@@ -68,7 +71,9 @@ struct PostgresStore::Impl {
 
   // At each connect (and after migrating): the store wakes when it listens
   // and the trigger that notifies is there and enabled.
-  void CheckWake() { wakes = listen && pg::NotifyTriggerEnabled(connection); }
+  void CheckWake() {
+    wakes = listen && pg::NotifyTriggerEnabled(connection, sql.notify_trigger_enabled.c_str());
+  }
 
   void EndClaim() noexcept {
     if (!claimed.empty()) connection.ExecQuietly("ROLLBACK");
@@ -98,7 +103,7 @@ struct PostgresStore::Impl {
     for (bool first = true; rows_of_mine < limit; first = false) {
       if (!first) window = 2 * limit;
       const pg::Result rows = connection.ExecPrepared(
-          "claim (reading pending rows)", "dispatch_window", pg::kWindowSql,
+          "claim (reading pending rows)", "dispatch_window", sql.window.c_str(),
           pg::Params().Time(now).Int(locked.through_id).Int(static_cast<std::int64_t>(window)));
       const int n = PQntuples(rows.get());
       if (n == 0) break;
@@ -128,8 +133,8 @@ struct PostgresStore::Impl {
       }
       if (!candidates.empty()) {
         const pg::Result got =
-            connection.ExecPrepared("claim (locking keys)", "dispatch_lock_keys", pg::kLockKeysSql,
-                                    pg::Params().TextArray(candidates));
+            connection.ExecPrepared("claim (locking keys)", "dispatch_lock_keys",
+                                    sql.lock_keys.c_str(), pg::Params().TextArray(candidates));
         const auto taken = static_cast<std::size_t>(PQntuples(got.get()));
         keys_locked += taken;
         keys_skipped += candidates.size() - taken;
@@ -145,6 +150,8 @@ struct PostgresStore::Impl {
     return locked;
   }
 
+  const std::string table;
+  const pg::StoreSql sql;  // before connection: its session setup listens
   pg::Connection connection;
   std::unordered_set<std::int64_t> claimed;  // non-empty: a transaction is open
   const bool listen;
@@ -156,7 +163,7 @@ struct PostgresStore::Impl {
   std::atomic<std::uint64_t> keys_skipped{0};
 };
 
-PostgresStore::PostgresStore(const std::string& conninfo, PostgresStoreOptions options)
+PostgresStore::PostgresStore(const std::string& conninfo, const PostgresStoreOptions& options)
     : impl_(std::make_unique<Impl>(conninfo, options)) {
   if (options.migrate) {
     Migrate();  // checks the trigger
@@ -170,7 +177,7 @@ PostgresStore::~PostgresStore() { Release(); }
 void PostgresStore::Migrate() {
   Release();
   impl_->Ready();
-  pg::Migrate(impl_->connection);
+  pg::Migrate(impl_->connection, impl_->table);
   impl_->CheckWake();
 }
 
@@ -189,12 +196,13 @@ std::vector<OutboxRow> PostgresStore::Claim(std::size_t limit,
   try {
     const Impl::LockedKeys locked = impl_->LockDueKeys(limit, now);
     if (!locked.keys.empty()) {
-      const pg::Result got = c.ExecPrepared("claim (reading rows)", "dispatch_rows", pg::kRowsSql,
-                                            pg::Params()
-                                                .Time(now)
-                                                .TextArray(locked.keys)
-                                                .Int(static_cast<std::int64_t>(limit))
-                                                .Int(locked.through_id));
+      const pg::Result got =
+          c.ExecPrepared("claim (reading rows)", "dispatch_rows", impl_->sql.rows.c_str(),
+                         pg::Params()
+                             .Time(now)
+                             .TextArray(locked.keys)
+                             .Int(static_cast<std::int64_t>(limit))
+                             .Int(locked.through_id));
       const PGresult* r = got.get();
       for (int i = 0; i < PQntuples(r); ++i) {
         OutboxRow row;
@@ -259,7 +267,7 @@ void PostgresStore::Finish(const std::vector<std::int64_t>& published,
     const bool remove = impl_->delete_published;
     const pg::Result recorded = c.ExecPrepared(
         "finish (recording the rows)", remove ? "dispatch_finish_delete" : "dispatch_finish_mark",
-        remove ? pg::kFinishDeleteSql : pg::kFinishMarkSql,
+        remove ? impl_->sql.finish_delete.c_str() : impl_->sql.finish_mark.c_str(),
         pg::Params()
             .IntArray(ids)
             .IntArray(failed_ids)
@@ -288,8 +296,8 @@ void PostgresStore::Release() noexcept { impl_->EndClaim(); }
 
 std::optional<std::chrono::system_clock::time_point> PostgresStore::OldestPending() {
   impl_->ReadyToRead();
-  const pg::Result r = impl_->connection.ExecPrepared("reading the oldest pending row",
-                                                      "dispatch_oldest", pg::kOldestPendingSql);
+  const pg::Result r = impl_->connection.ExecPrepared(
+      "reading the oldest pending row", "dispatch_oldest", impl_->sql.oldest_pending.c_str());
   if (PQntuples(r.get()) == 0) return std::nullopt;
   return pg::Time(r.get(), 0, 0);
 }
@@ -313,9 +321,7 @@ std::vector<std::int64_t> PostgresStore::Append(const std::vector<OutboxRow>& ro
   c.Exec("append (begin)", "BEGIN");
   try {
     for (const OutboxRow& row : rows) {
-      const pg::Result r = c.Exec("append (insert)",
-                                  "INSERT INTO outbox (key, topic, payload, headers, created_at) "
-                                  "VALUES ($1, $2, $3, $4, coalesce($5, now())) RETURNING id",
+      const pg::Result r = c.Exec("append (insert)", impl_->sql.append.c_str(),
                                   pg::Params()
                                       .Bytes(row.key)
                                       .Bytes(row.topic)
@@ -334,8 +340,7 @@ std::vector<std::int64_t> PostgresStore::Append(const std::vector<OutboxRow>& ro
 
 OutboxCounts PostgresStore::Count() {
   impl_->ReadyToRead();
-  const pg::Result r =
-      impl_->connection.Exec("counting rows", "SELECT state, count(*) FROM outbox GROUP BY state");
+  const pg::Result r = impl_->connection.Exec("counting rows", impl_->sql.count.c_str());
   OutboxCounts counts;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     const std::string state = pg::Bytes(r.get(), i, 0);
@@ -349,10 +354,8 @@ OutboxCounts PostgresStore::Count() {
 
 std::vector<std::int64_t> PostgresStore::Ids(RowState state, const std::string& topic) {
   impl_->ReadyToRead();
-  const pg::Result r = impl_->connection.Exec(
-      "listing row ids",
-      "SELECT id FROM outbox WHERE state = $1 AND ($2::text = '' OR topic = $2::text) ORDER BY id",
-      pg::Params().Bytes(ToString(state)).Bytes(topic));
+  const pg::Result r = impl_->connection.Exec("listing row ids", impl_->sql.ids.c_str(),
+                                              pg::Params().Bytes(ToString(state)).Bytes(topic));
   std::vector<std::int64_t> ids;
   for (int i = 0; i < PQntuples(r.get()); ++i) ids.push_back(pg::Int64(r.get(), i, 0));
   return ids;

@@ -84,11 +84,33 @@ const BadField kBadFields[] = {
      {},
      "store.conninfo",
      "without a password"},
-    {"Table",
-     Store("conninfo = \"host=h\"\ntable = \"events\""),
+    {"TableWithSchema",
+     Store("conninfo = \"host=h\"\ntable = \"app.events\""),
      {},
      "store.table",
-     "do not support another table name"},
+     "\"app.events\": expected an unquoted lower-case SQL identifier ([a-z_][a-z0-9_]*, at "
+     "most 40 characters, not a reserved word) without a schema (the connection's search_path "
+     "chooses it); here: a schema is not allowed"},
+    {"TableUpperCase",
+     Store("conninfo = \"host=h\"\ntable = \"Events\""),
+     {},
+     "store.table",
+     "here: holds 'E'"},
+    {"TableTooLong",
+     Store("conninfo = \"host=h\"\ntable = \"" + std::string(41, 'a') + "\""),
+     {},
+     "store.table",
+     "here: 41 characters"},
+    {"TableReservedWord",
+     Store("conninfo = \"host=h\"\ntable = \"order\""),
+     {},
+     "store.table",
+     "a reserved word"},
+    {"TableOfSqlite",
+     Store("kind = \"sqlite\"\npath = \"/tmp/x.db\"\ntable = \"events\""),
+     {},
+     "store.table",
+     "\"outbox\" when store.kind is \"sqlite\""},
     {"ClaimIdleTimeout",
      Store("conninfo = \"host=h\"\nclaim_idle_timeout = \"5 minutes\""),
      {},
@@ -306,6 +328,13 @@ TEST(RelayConfig, DefaultsAreTheLibrarysAndLoopback) {
   EXPECT_EQ(c.dispatcher.batch_size, DispatcherOptions{}.batch_size);
   EXPECT_EQ(c.kafka.config.required_acks, kafka::RequiredAcks::All);
   EXPECT_EQ(c.kafka.config.close_timeout, kafka::KafkaConfig{}.close_timeout);
+}
+
+TEST(RelayConfig, AnotherTableNameReachesTheStoreOptions) {
+  const RelayConfig c = ParseConfig(Store("conninfo = \"host=h\"\ntable = \"order_events_2\""),
+                                    "relay.toml", MapEnvironment({}));
+  EXPECT_EQ(c.store.table, "order_events_2");
+  EXPECT_EQ(c.store.postgres.table, "order_events_2");
 }
 
 TEST(RelayConfig, TlsAndSaslKeysBecomeLibrdkafkaProperties) {

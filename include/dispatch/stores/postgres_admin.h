@@ -30,9 +30,14 @@ struct PostgresAdminOptions {
   /// nothing. The commands lock only parked and published rows, which no
   /// dispatcher holds, so a wait means another operator command or DDL.
   std::chrono::milliseconds lock_timeout = std::chrono::seconds(5);
+  /// The outbox table's name, as PostgresStoreOptions::table (the same rule;
+  /// the index names below are then <table>_parked_id and so on). Another
+  /// name makes the constructor throw std::invalid_argument.
+  std::string table = "outbox";
 };
 
-/// OutboxAdmin over the table `outbox` of one PostgreSQL database. Not
+/// OutboxAdmin over the outbox table (PostgresAdminOptions::table, `outbox`
+/// by default) of one PostgreSQL database. Not
 /// thread-safe: one object per thread. A lost connection is re-established
 /// by the next call. Errors are StoreError (the operation and PostgreSQL's
 /// reason, the password masked) or AdminArgumentError.
@@ -60,8 +65,9 @@ struct PostgresAdminOptions {
 class PostgresAdmin final : public OutboxAdmin {
  public:
   /// Connects with a libpq connection string and, with options.migrate,
-  /// applies the migrations. Throws StoreError.
-  explicit PostgresAdmin(const std::string& conninfo, PostgresAdminOptions options = {});
+  /// applies the migrations. Throws StoreError; std::invalid_argument when
+  /// options.table is not a name allowed there.
+  explicit PostgresAdmin(const std::string& conninfo, const PostgresAdminOptions& options = {});
   ~PostgresAdmin() override;
   PostgresAdmin(const PostgresAdmin&) = delete;
   PostgresAdmin& operator=(const PostgresAdmin&) = delete;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dispatch/outbox_store.h"
@@ -61,7 +62,25 @@ struct PostgresStoreOptions {
   /// prepared statements (PgBouncer before 1.21, or max_prepared_statements
   /// = 0), where a later transaction may run on a session that lacks them.
   bool prepare_statements = true;
+  /// The outbox table's name: an unquoted lower-case SQL identifier
+  /// ([a-z_][a-z0-9_]*, at most 40 characters, not a reserved word), without
+  /// a schema; the connection's search_path chooses the schema (for example
+  /// `options=-csearch_path=app` in the connection string). The objects the
+  /// migrations make are named after it: the indexes <table>_pending_id,
+  /// <table>_pending_key_id, <table>_pending_retry and <table>_parked_id,
+  /// the trigger and its function <table>_notify, which notifies the channel
+  /// dispatch_<table>, and the record of applied migrations
+  /// <table>_schema_migrations, so that outbox tables of one database
+  /// migrate, wake and are claimed independently. The header functions
+  /// outbox_headers and outbox_headers_bytea are one pair for every table.
+  /// Another name makes the constructor throw std::invalid_argument.
+  std::string table = "outbox";
 };
+
+/// Empty when `table` may name the outbox table (PostgresStoreOptions::table,
+/// PostgresAdminOptions::table); else what is allowed, then "; here: " and
+/// what is wrong with it, for a configuration's error message.
+std::string PostgresTableNameError(std::string_view table);
 
 /// What the claims of one PostgresStore met so far (PostgresStore::ClaimStats).
 struct PostgresClaimStats {
@@ -77,13 +96,16 @@ struct PostgresClaimStats {
 /// connection is re-established by the next call. Every error is a
 /// StoreError naming the operation and PostgreSQL's reason; none repeats the
 /// connection string, and the password in it is masked wherever it appears.
+/// The table is PostgresStoreOptions::table; the names below (outbox,
+/// outbox_notify, outbox_schema_migrations) are the default table's.
 class PostgresStore final : public OutboxStore {
  public:
   /// Where a row is in its life (column `state`).
   /// Connects with a libpq connection string ("host=... dbname=..." or a
   /// postgresql:// URI) and, unless options.migrate is off, applies the
-  /// migrations. Throws StoreError.
-  explicit PostgresStore(const std::string& conninfo, PostgresStoreOptions options = {});
+  /// migrations. Throws StoreError; std::invalid_argument when
+  /// options.table is not a name allowed there.
+  explicit PostgresStore(const std::string& conninfo, const PostgresStoreOptions& options = {});
   ~PostgresStore() override;
   PostgresStore(const PostgresStore&) = delete;
   PostgresStore& operator=(const PostgresStore&) = delete;
