@@ -31,7 +31,7 @@ struct PostgresAdminOptions {
   /// dispatcher holds, so a wait means another operator command or DDL.
   std::chrono::milliseconds lock_timeout = std::chrono::seconds(5);
   /// The outbox table's name, as PostgresStoreOptions::table (the same rule;
-  /// the index names below are then <table>_parked_id and so on). Another
+  /// the index names below are then `<table>_parked_id` and so on). A bad
   /// name makes the constructor throw std::invalid_argument.
   std::string table = "outbox";
 };

@@ -66,11 +66,11 @@ struct PostgresStoreOptions {
   /// ([a-z_][a-z0-9_]*, at most 40 characters, not a reserved word), without
   /// a schema; the connection's search_path chooses the schema (for example
   /// `options=-csearch_path=app` in the connection string). The objects the
-  /// migrations make are named after it: the indexes <table>_pending_id,
-  /// <table>_pending_key_id, <table>_pending_retry and <table>_parked_id,
-  /// the trigger and its function <table>_notify, which notifies the channel
-  /// dispatch_<table>, and the record of applied migrations
-  /// <table>_schema_migrations, so that outbox tables of one database
+  /// migrations make are named after it: the indexes `<table>_pending_id`,
+  /// `<table>_pending_key_id`, `<table>_pending_retry` and `<table>_parked_id`,
+  /// the trigger and its function `<table>_notify`, which notifies the channel
+  /// `dispatch_<table>`, and the record of applied migrations
+  /// `<table>_schema_migrations`, so that outbox tables of one database
   /// migrate, wake and are claimed independently. The header functions
   /// outbox_headers and outbox_headers_bytea are one pair for every table.
   /// Another name makes the constructor throw std::invalid_argument.
