@@ -202,6 +202,8 @@ void KafkaPublisher::Impl::Run(Call& call, const Context& ctx) {
   // Messages whose hand-over failed with a retriable result: the later ones
   // of their topic and key are not produced (OrdersKeysInBatch).
   std::vector<StoppedKey> stopped_keys;
+  // Topics refused as unknown and looked up again by this call: still missing.
+  std::vector<std::string> missing_topics;
   for (std::size_t i = 0; i < messages.size(); ++i) {
     const Message& m = messages[i];
     if (stop.stop_requested() ||
@@ -233,7 +235,15 @@ void KafkaPublisher::Impl::Run(Call& call, const Context& ctx) {
         continue;
       }
     }
-    if (auto failed = Produce(m, call.slot(i), ctx)) {
+    std::optional<Result> failed = Produce(m, call.slot(i), ctx);
+    // A topic librdkafka holds missing may have been created since: look it
+    // up again (topics.cpp), once per call and topic.
+    if (failed && failed->code == ErrorCode::kUnknownTopic &&
+        std::find(missing_topics.begin(), missing_topics.end(), m.topic) == missing_topics.end()) {
+      failed = ProduceIfFoundAgain(m, call.slot(i), ctx, *std::move(failed));
+      if (failed && failed->code == ErrorCode::kUnknownTopic) missing_topics.push_back(m.topic);
+    }
+    if (failed) {
       // Later messages of its topic and key must not be written before it.
       if (failed->retriable && m.key) stopped_keys.push_back({&m, i, *failed});
       call.Complete(call.slot(i), std::move(*failed));

@@ -12,7 +12,8 @@
 //                        Serve), the others sleep until their report or the
 //                        lead reaches them; the idle loop of the publisher's
 //                        own thread; dr_cb
-//   topics.cpp           Prepare: topics looked up before their first message
+//   topics.cpp           Prepare: topics looked up before their first message;
+//                        a topic refused as unknown looked up again
 //   producer_events.cpp  event_cb: logs, statistics, fatal errors and
 //                        TLS / SASL failures
 //   close.cpp            Close (flush, purge, release) and the counters
@@ -100,6 +101,8 @@ class KafkaPublisher::Impl : public RdKafka::DeliveryReportCb, public RdKafka::E
   bool FirstToName(const std::string& topic);
   void LookUp(const Context& ctx, std::optional<Clock::time_point> deadline,
               const std::string& topic);
+  std::optional<Result> ProduceIfFoundAgain(const Message& m, internal::Slot& slot,
+                                            const Context& ctx, Result unknown);
 
   // producer_events.cpp
   void EndWaitsOnAuthenticationFailure(RdKafka::ErrorCode err, const std::string& text);

@@ -148,4 +148,39 @@ void KafkaPublisher::Impl::LookUp(const Context& ctx, std::optional<Clock::time_
   (void)PrepareOne(bounded, topic);
 }
 
+// librdkafka marks a topic missing when a metadata answer lacks it, and
+// from then on fails produce() for it at once with _UNKNOWN_TOPIC, until a
+// metadata answer finds it (rdkafka_msg.c, rd_kafka_msg_partitioner: state
+// NOTEXISTS): a topic created after a publish to it failed stayed unknown to
+// the publisher for a minute and more, also with
+// topic.metadata.refresh.interval.ms=1000. So a message refused as unknown
+// asks the cluster again, with a metadata request of its own, before the
+// answer is permanent: if the topic exists now, the message is produced
+// again. The lookup is bounded as Prepare's is (the call's deadline, else its
+// write timeout); a topic still missing costs the call one round trip per
+// topic (the caller skips the lookup for a topic this call has seen missing).
+// Returns what Produce returns: nullopt when the message is in librdkafka's
+// hands.
+std::optional<Result> KafkaPublisher::Impl::ProduceIfFoundAgain(const Message& m,
+                                                                internal::Slot& slot,
+                                                                const Context& ctx,
+                                                                Result unknown) {
+  const Clock::time_point now = Clock::now();
+  Clock::time_point deadline = WriteDeadline(now).value_or(now + Clock::duration(kPrepareTimeout));
+  if (ctx.deadline()) deadline = std::min(deadline, *ctx.deadline());
+  const Context bounded = Context::WithDeadline(deadline, ctx);
+  for (;;) {
+    if (!PrepareOne(bounded, m.topic).ok()) return unknown;  // still missing: the answer stands
+    // librdkafka has read the answer. It may still hold the topic missing
+    // for up to topic.metadata.propagation.max.ms after it marked it so
+    // (2.14.2: rd_kafka_topic_set_exists, when the answer carries the topic
+    // id it had, as a cluster that gives no ids does): try again until the
+    // deadline.
+    std::optional<Result> again = Produce(m, slot, ctx);
+    if (!again || again->code != ErrorCode::kUnknownTopic) return again;
+    if (Clock::now() + kPrepareRetryPause >= deadline) return again;
+    std::this_thread::sleep_for(kPrepareRetryPause);
+  }
+}
+
 }  // namespace dispatch::kafka
