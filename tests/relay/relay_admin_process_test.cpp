@@ -139,7 +139,7 @@ void RefuseNextProduce(dispatch::testing::EmbeddedKafkaCluster& kafka) {
 }
 
 TEST_F(RelayAdmin, RequeueMakesAParkedRowPublishOnceItsCauseIsGone) {
-  WriteConfig("");
+  WriteConfig(kAnyHttpPort);
   RefuseNextProduce(kafka_);
   const std::int64_t id = store_.Append({Row("k-big", "big event")})[0];
   ASSERT_NO_FATAL_FAILURE(StartRelay());
@@ -174,7 +174,7 @@ TEST_F(RelayAdmin, RequeueMakesAParkedRowPublishOnceItsCauseIsGone) {
 }
 
 TEST_F(RelayAdmin, RequeueRefusesARowWhoseKeyWentOnUnlessAllowed) {
-  WriteConfig("");
+  WriteConfig(kAnyHttpPort);
   kafka_.CreateTopic("audit", 1);
   RefuseNextProduce(kafka_);
   // Same key, two topics: the first row goes alone in the first produce
@@ -216,7 +216,7 @@ TEST_F(RelayAdmin, RequeueRefusesARowWhoseKeyWentOnUnlessAllowed) {
 // looks a topic that librdkafka holds missing up again before it answers
 // unknown topic (src/kafka/topics.cpp).
 TEST_F(RelayAdmin, RequeueAfterCreatingAMissingTopicPublishes) {
-  WriteConfig("");
+  WriteConfig(kAnyHttpPort);
   const std::int64_t id = store_.Append({Row("k-late", "late event", {}, "late-topic")})[0];
   ASSERT_NO_FATAL_FAILURE(StartRelay());
   ASSERT_TRUE(WaitFor([&] { return StateOf(id) == "parked 1"; }, 60s)) << StateOf(id);

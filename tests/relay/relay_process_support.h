@@ -19,6 +19,11 @@ struct Finished {
 Finished RunRelay(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                   std::chrono::seconds timeout = std::chrono::seconds(60));
 
+// A config file's [http] section that lets the relay's listener take any
+// free loopback port: ctest runs several relays at once, and the default
+// port would let only one of them start.
+inline const std::string kAnyHttpPort = "[http]\nlisten = \"127.0.0.1:0\"\n";
+
 // Writes `content` to a fresh file under the test's temporary directory.
 std::string WriteTempFile(const std::string& name, const std::string& content);
 

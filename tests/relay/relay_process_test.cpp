@@ -45,7 +45,8 @@ TEST(RelayProcess, PublishesRowsFromAConfigFileAndStopsOnSigtermWithCountsRight)
   const std::string config = WriteTempFile(
       "relay.toml", "[store]\nconninfo = \"" + conninfo + "\"\npassword_file = \"" + password_file +
                         "\"\n[kafka]\nbrokers = [\"127.0.0.1:1\"]\nclose_timeout = \"2s\"\n"
-                        "[dispatcher]\nbatch_size = 25\npublish_timeout = \"5s\"\n");
+                        "[dispatcher]\nbatch_size = 25\npublish_timeout = \"5s\"\n" +
+                        kAnyHttpPort);
   ChildProcess relay(DISPATCH_RELAY_BINARY, {"--config", config},
                      {"DISPATCH_RELAY_KAFKA_BROKERS=" + kafka.Bootstrap()});
   const std::string running = relay.ReadLine(std::chrono::seconds(30));
@@ -95,7 +96,8 @@ TEST(RelayProcess, StopsWithinItsBoundWhileKafkaIsDownAndMarksNothing) {
   const std::string config = WriteTempFile(
       "relay_down.toml", "[store]\nconninfo = \"" + conninfo +
                              "\"\n[kafka]\nclose_timeout = \"1s\"\nwrite_timeout = \"0\"\n"
-                             "[dispatcher]\npublish_timeout = \"3s\"\n");
+                             "[dispatcher]\npublish_timeout = \"3s\"\n" +
+                             kAnyHttpPort);
   ChildProcess relay(DISPATCH_RELAY_BINARY, {"--config", config},
                      {"DISPATCH_RELAY_KAFKA_BROKERS=" + kafka.Bootstrap(),
                       "DISPATCH_RELAY_STORE_PASSWORD=" + password});
@@ -129,7 +131,8 @@ TEST(RelayProcess, RefusesToStartWhenTheStoreIsUnreachable) {
   const std::string config =
       WriteTempFile("unreachable.toml",
                     "[store]\nconninfo = \"host=127.0.0.1 port=1 dbname=x connect_timeout=2\"\n"
-                    "[kafka]\nbrokers = [\"127.0.0.1:1\"]\n");
+                    "[kafka]\nbrokers = [\"127.0.0.1:1\"]\n" +
+                        kAnyHttpPort);
   const Finished r = RunRelay({"--config", config}, {}, std::chrono::seconds(60));
   EXPECT_EQ(r.exit_code, 1) << r.output;
 }

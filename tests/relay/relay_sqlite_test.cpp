@@ -30,9 +30,9 @@ TEST(RelaySqlite, PublishesASqliteOutboxAndStopsOnSigterm) {
   }
   store.Append(rows);
 
-  const std::string config =
-      WriteTempFile("sqlite.toml", "[store]\nkind = \"sqlite\"\npath = \"" + db +
-                                       "\"\n[kafka]\nbrokers = [\"" + kafka.Bootstrap() + "\"]\n");
+  const std::string config = WriteTempFile(
+      "sqlite.toml", "[store]\nkind = \"sqlite\"\npath = \"" + db + "\"\n[kafka]\nbrokers = [\"" +
+                         kafka.Bootstrap() + "\"]\n" + kAnyHttpPort);
   dispatch::test::ChildProcess relay(DISPATCH_RELAY_BINARY, {"--config", config}, {});
   const std::string running = relay.ReadLine(std::chrono::seconds(30));
   ASSERT_NE(running.find("dispatch-relay: running"), std::string::npos) << running;
