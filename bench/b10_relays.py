@@ -248,6 +248,19 @@ def start_worker(relay, binary, pg, db, bootstrap):
     relay.launch([binary, "--postgres", pg.conninfo(db), "--brokers", bootstrap], env=pg.env)
 
 
+def start_dispatch_relay(relay, binary, pg, db, bootstrap, http_port):
+    """dispatch-relay with its defaults but for what it must be told: the
+    database, the brokers and a free port for its HTTP endpoint. It migrates
+    its outbox table at start; the password goes through the environment."""
+    config = os.path.join(relay.log_dir, "dispatch-relay.toml")
+    with open(config, "w") as f:
+        f.write(f'[store]\nconninfo = "{pg.conninfo(db)}"\n'
+                f'[kafka]\nbrokers = ["{bootstrap}"]\n'
+                f'[http]\nlisten = "127.0.0.1:{http_port}"\n')
+    relay.launch([binary, "--config", config],
+                 env=dict(pg.env, DISPATCH_RELAY_STORE_PASSWORD=pg.params["password"]))
+
+
 # Debezium with its defaults, and with its latency settings tuned down:
 # poll.interval.ms is how long the connector's poll waits for a batch
 # (default 500 ms).

@@ -8,6 +8,9 @@ three with replication 3), and then, one relay at a time, each in a fresh
 database of its own:
 
   worker          examples/outbox_worker (--worker PATH), its defaults
+  relay           dispatch-relay (--relay PATH), its defaults: the same
+                  dispatcher and store as worker, run from a TOML file, with
+                  its HTTP endpoint up (nobody scrapes it)
   base            a second outbox_worker binary (--base-worker PATH), for
                   example a build of the commit an issue started from
   debezium        Kafka Connect 4.1.1 standalone with Debezium 3.6.1's
@@ -42,7 +45,7 @@ first run the brokers take 10,000 records from kcat (their JIT warms up) and
 the bench waits until they are quiet; every other run goes through the sides
 in the reverse order.
 
-    bench/relay_vs_debezium.py [--worker PATH] [--base-worker PATH] [--quick]
+    bench/relay_vs_debezium.py [--worker PATH] [--relay PATH] [--base-worker PATH] [--quick]
         [--nodes 1|3] [--runs N] [--sides worker,debezium,...] [--dir DIR]
 
 --quick is 20,000 / 5,000 rows and 10 s, one run (about 4 minutes); the
@@ -66,7 +69,7 @@ import b10_relays as r
 from bench_common import ROOT, fmt, log
 from machine import machine
 
-SIDES = ["worker", "base", "debezium", "debezium-tuned"]
+SIDES = ["worker", "relay", "base", "debezium", "debezium-tuned"]
 LOADS = {
     "many": "drain over 2,000 keys",
     "one": "drain of one key",
@@ -213,8 +216,12 @@ def run_side(ctx, side, run):
                 db, f"SELECT active FROM pg_replication_slots WHERE slot_name = '{slot}'") == "t",
                 relay=relay)
         else:
-            r.start_worker(relay, ctx["binaries"][side], pg, db, ctx["bootstrap"])
-            wait_until("outbox_worker created its table", lambda: pg.psql(
+            if side == "relay":
+                r.start_dispatch_relay(relay, ctx["binaries"][side], pg, db, ctx["bootstrap"],
+                                       r.free_port())
+            else:
+                r.start_worker(relay, ctx["binaries"][side], pg, db, ctx["bootstrap"])
+            wait_until(f"{side} created its table", lambda: pg.psql(
                 db, "SELECT to_regclass('outbox') IS NOT NULL") == "t", relay=relay)
         pg.psql(db, insert_sql(side, topic("warmup"), "'warm'", 1))
         wait_until(f"{side}'s warm-up row landed",
@@ -304,6 +311,9 @@ def main():
     parser.add_argument("--worker", default=os.path.join(
         ROOT, "build", "release-rdkafka-debian", "examples", "outbox_worker"),
         help="the outbox_worker binary of side 'worker' (default %(default)s)")
+    parser.add_argument("--relay", default=os.path.join(
+        ROOT, "build", "release-rdkafka-debian", "relay", "dispatch-relay"),
+        help="the dispatch-relay binary of side 'relay' (default %(default)s)")
     parser.add_argument("--base-worker", default=None,
                         help="a second outbox_worker binary, side 'base' (for example a build "
                              "of the commit an issue started from)")
@@ -325,12 +335,13 @@ def main():
             sys.exit(f"--sides: unknown side '{s}' (allowed: {', '.join(SIDES)})")
     if "base" in sides and not args.base_worker:
         sys.exit("--sides: side 'base' needs --base-worker PATH")
-    binaries = {"worker": os.path.abspath(args.worker),
+    binaries = {"worker": os.path.abspath(args.worker), "relay": os.path.abspath(args.relay),
                 "base": os.path.abspath(args.base_worker) if args.base_worker else None}
-    for s in ("worker", "base"):
+    for s, flag, target in (("worker", "worker", "outbox_worker"),
+                            ("relay", "relay", "dispatch-relay"),
+                            ("base", "base-worker", "outbox_worker")):
         if s in sides and not os.access(binaries[s], os.X_OK):
-            sys.exit(f"--{'worker' if s == 'worker' else 'base-worker'}: {binaries[s]} is not an "
-                     "executable (build the outbox_worker target)")
+            sys.exit(f"--{flag}: {binaries[s]} is not an executable (build the {target} target)")
     if args.runs is not None and args.runs < 1:
         sys.exit(f"--runs: {args.runs} is not allowed (give 1 or more)")
     if args.partitions < 1:
